@@ -1,0 +1,190 @@
+"""The model catalog: prices, size and a latency model for every candidate model.
+
+Latency model (used wherever a trace records no latency, and always labelled "modelled"):
+    latency_s = base_s + per_output_token_s * output_tokens
+Defaults by size (documented in the README), from typical hosted-inference figures:
+
+| size (params_b)  | base_s | per_output_token_s |
+|------------------|--------|--------------------|
+| unknown          | 0.60   | 0.020              |
+| < 10             | 0.25   | 0.008              |
+| 10 – 40          | 0.35   | 0.012              |
+| 40 – 100         | 0.50   | 0.018              |
+| >= 100           | 0.80   | 0.030              |
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from engine.errors import SettingsError, UnknownNameError
+
+LATENCY_DEFAULTS_BY_SIZE: tuple[tuple[float, float, float], ...] = (
+    # (upper bound of params_b, base_s, per_output_token_s)
+    (10.0, 0.25, 0.008),
+    (40.0, 0.35, 0.012),
+    (100.0, 0.50, 0.018),
+    (math.inf, 0.80, 0.030),
+)
+LATENCY_DEFAULT_UNKNOWN = (0.60, 0.020)
+
+
+def default_latency(params_b: float | None) -> tuple[float, float]:
+    """(base_s, per_output_token_s) for a model of this size."""
+    if params_b is None or not math.isfinite(params_b) or params_b <= 0:
+        return LATENCY_DEFAULT_UNKNOWN
+    for bound, base, per_token in LATENCY_DEFAULTS_BY_SIZE:
+        if params_b < bound:
+            return base, per_token
+    return LATENCY_DEFAULT_UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One catalog entry. Prices are USD per million tokens; None means unknown (cost then comes from
+    recorded or reported usage only)."""
+
+    name: str
+    provider: str
+    input_usd_per_mtok: float | None = None
+    output_usd_per_mtok: float | None = None
+    params_b: float | None = None
+    latency_base_s: float | None = None
+    latency_per_token_s: float | None = None
+    api_model: str | None = None     # the provider's model id for live calls (e.g. "claude-haiku-4-5")
+    tier: str | None = None          # "cheap" | "mid" | "top", informative
+
+    def __post_init__(self):
+        for field_name in ("input_usd_per_mtok", "output_usd_per_mtok", "params_b",
+                           "latency_base_s", "latency_per_token_s"):
+            value = getattr(self, field_name)
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise SettingsError(f"model '{self.name}': {field_name} must be a finite number >= 0, got {value!r}")
+
+    @property
+    def latency_model(self) -> tuple[float, float]:
+        base, per_token = default_latency(self.params_b)
+        return (self.latency_base_s if self.latency_base_s is not None else base,
+                self.latency_per_token_s if self.latency_per_token_s is not None else per_token)
+
+    @property
+    def has_prices(self) -> bool:
+        return self.input_usd_per_mtok is not None and self.output_usd_per_mtok is not None
+
+    def cost(self, input_tokens: float, output_tokens: float) -> float | None:
+        """USD for a call with this usage, or None when the prices are unknown."""
+        if not self.has_prices:
+            return None
+        return (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / 1e6
+
+    def modelled_latency(self, output_tokens: float) -> float:
+        base, per_token = self.latency_model
+        return base + per_token * max(0.0, output_tokens)
+
+    @property
+    def blended_price(self) -> float | None:
+        """A single price per million tokens (input weighted 3:1 over output), for ordering by cheapness."""
+        if not self.has_prices:
+            return None
+        return 0.75 * self.input_usd_per_mtok + 0.25 * self.output_usd_per_mtok
+
+
+# Live models shipped with the product. List prices (USD / million tokens) as published by Anthropic.
+ANTHROPIC_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("claude-haiku-4-5", "anthropic", 1.0, 5.0, None, 0.35, 0.006, "claude-haiku-4-5", "cheap"),
+    ModelSpec("claude-sonnet-4-5", "anthropic", 3.0, 15.0, None, 0.60, 0.012, "claude-sonnet-4-5", "mid"),
+    ModelSpec("claude-opus-4-5", "anthropic", 5.0, 25.0, None, 0.90, 0.020, "claude-opus-4-5", "top"),
+)
+
+
+class Catalog:
+    """An ordered, name-indexed set of `ModelSpec`s."""
+
+    def __init__(self, models: Iterable[ModelSpec]):
+        self._models: dict[str, ModelSpec] = {}
+        for spec in models:
+            if spec.name in self._models:
+                raise SettingsError(f"catalog: model '{spec.name}' is listed twice")
+            self._models[spec.name] = spec
+
+    def __iter__(self):
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, name: str) -> ModelSpec:
+        try:
+            return self._models[name]
+        except KeyError:
+            raise UnknownNameError(
+                f"unknown model '{name}'; the catalog has: {', '.join(self._models) or '(none)'}") from None
+
+    def with_model(self, spec: ModelSpec) -> Catalog:
+        """A copy with `spec` added or replacing the entry of the same name."""
+        models = dict(self._models)
+        models[spec.name] = spec
+        return Catalog(models.values())
+
+    def updated(self, name: str, **changes) -> Catalog:
+        return self.with_model(replace(self.get(name), **changes))
+
+    @classmethod
+    def from_trace_models(cls, rows) -> Catalog:
+        """Catalog of a trace's models.csv rows (`engine.traces.model.ModelRow`)."""
+        return cls(ModelSpec(r.model, r.provider, r.input_usd_per_mtok, r.output_usd_per_mtok, r.params_b,
+                             _opt_float(r.extra.get("latency_base_s")),
+                             _opt_float(r.extra.get("latency_per_token_s")))
+                   for r in rows)
+
+    @classmethod
+    def default(cls) -> Catalog:
+        return cls(ANTHROPIC_MODELS)
+
+    def to_json(self) -> str:
+        return json.dumps([asdict(m) for m in self], indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "catalog") -> Catalog:
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(items, list):
+            raise SettingsError(f"{source}: expected a JSON list of models")
+        specs = []
+        for i, item in enumerate(items, 1):
+            if not isinstance(item, dict) or "name" not in item or "provider" not in item:
+                raise SettingsError(f"{source}: entry {i} needs at least 'name' and 'provider'")
+            unknown = set(item) - set(ModelSpec.__dataclass_fields__)
+            if unknown:
+                raise SettingsError(f"{source}: entry {i} has unknown keys {sorted(unknown)}")
+            specs.append(ModelSpec(**item))
+        return cls(specs)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Catalog:
+        path = Path(path)
+        if not path.is_file():
+            raise SettingsError(f"catalog file {path} does not exist")
+        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def _opt_float(value) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,75 @@
+"""In-memory form of a trace: the models, the jobs in arrival order and one outcome per (job, model).
+
+Outcomes are stored as dense matrices aligned with `queries` (rows) and `models` (columns), which is what
+replays and baselines need to run at thousands of jobs per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.jobs import Job
+
+MODEL_COLUMNS = ("model", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "params_b")
+QUERY_COLUMNS = ("query_id", "task", "dataset", "text", "reference")
+OUTCOME_COLUMNS = ("query_id", "model", "output", "raw_output", "score", "input_tokens", "output_tokens",
+                   "cost_usd", "latency_s")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """A row of models.csv. Prices and size may be unknown (None)."""
+
+    model: str
+    provider: str
+    input_usd_per_mtok: float | None = None
+    output_usd_per_mtok: float | None = None
+    params_b: float | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass
+class Trace:
+    """A validated trace.
+
+    Matrices have shape (n_queries, n_models); missing numbers are NaN (an ungraded score is NaN, not 0).
+    `outputs` and `raw_outputs` are object arrays of the same shape.
+    """
+
+    name: str
+    path: str
+    models: list[ModelRow]
+    queries: pd.DataFrame          # columns QUERY_COLUMNS (+ any extra), arrival order, reference "" -> None
+    scores: np.ndarray             # float, NaN = ungraded
+    costs: np.ndarray              # float USD
+    input_tokens: np.ndarray       # float, NaN = unknown
+    output_tokens: np.ndarray      # float, NaN = unknown
+    latency_s: np.ndarray          # float, NaN = not recorded
+    outputs: np.ndarray            # object (str)
+    raw_outputs: np.ndarray        # object (str)
+
+    @property
+    def model_names(self) -> list[str]:
+        return [m.model for m in self.models]
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.queries)
+
+    def model_index(self, name: str) -> int:
+        return self.model_names.index(name)
+
+    def job(self, i: int) -> Job:
+        """The i-th job (arrival order) as a `Job`."""
+        row = self.queries.iloc[i]
+        ref = row["reference"]
+        labels = row.get("labels", "") if "labels" in self.queries.columns else ""
+        return Job(job_id=str(row["query_id"]), task=str(row["task"]), text=str(row["text"]),
+                   dataset=str(row["dataset"]), reference=ref if isinstance(ref, str) and ref != "" else None,
+                   labels=tuple(x for x in str(labels).split("|") if x) if labels else ())
+
+    def jobs(self) -> list[Job]:
+        return [self.job(i) for i in range(self.n_queries)]
