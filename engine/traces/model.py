@@ -31,7 +31,7 @@ class ModelRow:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass
+@dataclass(eq=False)
 class Trace:
     """A validated trace.
 
@@ -64,12 +64,20 @@ class Trace:
 
     def job(self, i: int) -> Job:
         """The i-th job (arrival order) as a `Job`."""
-        row = self.queries.iloc[i]
-        ref = row["reference"]
-        labels = row.get("labels", "") if "labels" in self.queries.columns else ""
-        return Job(job_id=str(row["query_id"]), task=str(row["task"]), text=str(row["text"]),
-                   dataset=str(row["dataset"]), reference=ref if isinstance(ref, str) and ref != "" else None,
-                   labels=tuple(x for x in str(labels).split("|") if x) if labels else ())
+        return self.jobs()[i]
 
     def jobs(self) -> list[Job]:
-        return [self.job(i) for i in range(self.n_queries)]
+        """Every job in arrival order (built once, then shared: jobs are immutable)."""
+        cached = self.__dict__.get("_jobs")
+        if cached is None:
+            q = self.queries
+            labels = q["labels"].tolist() if "labels" in q.columns else [""] * len(q)
+            cached = [
+                Job(job_id=str(qid), task=str(task), text=str(text), dataset=str(ds),
+                    reference=ref if isinstance(ref, str) and ref != "" else None,
+                    labels=tuple(x for x in str(lab).split("|") if x) if isinstance(lab, str) and lab else ())
+                for qid, task, ds, text, ref, lab in zip(q["query_id"].tolist(), q["task"].tolist(),
+                                                         q["dataset"].tolist(), q["text"].tolist(),
+                                                         q["reference"].tolist(), labels, strict=True)]
+            self.__dict__["_jobs"] = cached
+        return cached

@@ -1,0 +1,160 @@
+"""The SQLite event log of a workspace: runs, jobs, decisions, feedback, drift events, spend and checkpoints.
+
+Writes are grouped into transactions: a replay commits its step records together with a snapshot of the
+learned state at each checkpoint, so a run killed at any point resumes from the last checkpoint and
+re-computes (deterministically) what came after it — nothing lost, nothing counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from engine.errors import WorkspaceError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, trace TEXT, policy TEXT, options TEXT,
+    started REAL NOT NULL, finished REAL, status TEXT NOT NULL DEFAULT 'running');
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, job_id TEXT NOT NULL, source TEXT, model TEXT,
+    score REAL, cost_usd REAL NOT NULL, record TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS decisions (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS feedback (
+    run_id TEXT NOT NULL, job_id TEXT NOT NULL, seq INTEGER NOT NULL, score REAL, source TEXT NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (run_id, job_id, seq));
+CREATE TABLE IF NOT EXISTS drift_events (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, model TEXT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq, model));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, at REAL NOT NULL);
+"""
+
+
+class EventLog:
+    """A workspace's event log (one SQLite file, WAL journal)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise WorkspaceError(f"cannot open the event log {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs --------------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, kind: str, trace: str = "", policy: str = "", options: dict | None = None):
+        with self._tx():
+            self.db.execute("INSERT OR IGNORE INTO runs(run_id, kind, trace, policy, options, started) "
+                            "VALUES (?,?,?,?,?,?)",
+                            (run_id, kind, trace, policy, json.dumps(options or {}, default=str), time.time()))
+
+    def run(self, run_id: str) -> dict | None:
+        row = self.db.execute("SELECT run_id, kind, trace, policy, options, status FROM runs WHERE run_id=?",
+                              (run_id,)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("run_id", "kind", "trace", "policy", "options", "status"), row, strict=True))
+
+    def finish_run(self, run_id: str, status: str = "finished") -> None:
+        with self._tx():
+            self.db.execute("UPDATE runs SET finished=?, status=? WHERE run_id=?", (time.time(), status, run_id))
+
+    # -- checkpointed replay steps -----------------------------------------------------------------------
+    def checkpoint(self, run_id: str, seq: int, steps: list[dict], decisions: list[dict],
+                   drift_events: list[dict], state: bytes) -> None:
+        """Atomically append steps/decisions/drift events and replace the run's state snapshot."""
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO steps(run_id, seq, job_id, source, model, score, cost_usd, record) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [(run_id, s["seq"], s["job_id"], s["source"], s["model"], s["score"], s["cost_usd"],
+                  json.dumps(s, default=str)) for s in steps])
+            self.db.executemany("INSERT OR REPLACE INTO decisions(run_id, seq, body) VALUES (?,?,?)",
+                                [(run_id, d["seq"], json.dumps(d, default=str)) for d in decisions])
+            self.db.executemany("INSERT OR IGNORE INTO drift_events(run_id, seq, model, detail) VALUES (?,?,?,?)",
+                                [(run_id, e["seq"], e["model"], e["detail"]) for e in drift_events])
+            self.db.execute("INSERT OR REPLACE INTO checkpoints(run_id, seq, state, at) VALUES (?,?,?,?)",
+                            (run_id, seq, state, time.time()))
+
+    def last_checkpoint(self, run_id: str) -> tuple[int, bytes] | None:
+        row = self.db.execute("SELECT seq, state FROM checkpoints WHERE run_id=?", (run_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def steps(self, run_id: str) -> list[dict]:
+        return [json.loads(r[0]) for r in
+                self.db.execute("SELECT record FROM steps WHERE run_id=? ORDER BY seq", (run_id,))]
+
+    def step_count(self, run_id: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM steps WHERE run_id=?", (run_id,)).fetchone()[0]
+
+    def spend(self, run_id: str) -> float:
+        return self.db.execute("SELECT COALESCE(SUM(cost_usd),0) FROM steps WHERE run_id=?",
+                               (run_id,)).fetchone()[0]
+
+    # -- live jobs and feedback ----------------------------------------------------------------------------
+    def record_step(self, run_id: str, step: dict, decision: dict | None = None) -> None:
+        self.checkpoint_free(run_id, [step], [decision] if decision else [])
+
+    def checkpoint_free(self, run_id: str, steps: list[dict], decisions: list[dict]) -> None:
+        with self._tx():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO steps(run_id, seq, job_id, source, model, score, cost_usd, record) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [(run_id, s["seq"], s["job_id"], s["source"], s["model"], s.get("score"), s["cost_usd"],
+                  json.dumps(s, default=str)) for s in steps])
+            self.db.executemany("INSERT OR REPLACE INTO decisions(run_id, seq, body) VALUES (?,?,?)",
+                                [(run_id, d["seq"], json.dumps(d, default=str)) for d in decisions])
+
+    def next_seq(self, run_id: str) -> int:
+        row = self.db.execute("SELECT MAX(seq) FROM steps WHERE run_id=?", (run_id,)).fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def find_step(self, job_id: str) -> tuple[str, dict] | None:
+        row = self.db.execute("SELECT run_id, record FROM steps WHERE job_id=? ORDER BY rowid DESC LIMIT 1",
+                              (job_id,)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def add_feedback(self, run_id: str, job_id: str, seq: int, score: float | None, source: str) -> bool:
+        """Record feedback once per (run, job, seq); returns False when it was already recorded."""
+        with self._tx():
+            cur = self.db.execute("INSERT OR IGNORE INTO feedback(run_id, job_id, seq, score, source, at) "
+                                  "VALUES (?,?,?,?,?,?)", (run_id, job_id, seq, score, source, time.time()))
+        return cur.rowcount == 1
+
+    def _tx(self):
+        return _Transaction(self.db, self.path)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db, self.path = db, path
+
+    def __enter__(self):
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise WorkspaceError(f"event log {self.path}: {exc}") from None
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return False
+            except sqlite3.Error as err:
+                self.db.execute("ROLLBACK")
+                raise WorkspaceError(f"event log {self.path}: cannot write ({err}); nothing was changed") from None
+        self.db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise WorkspaceError(f"event log {self.path}: cannot write ({exc}); nothing was changed") from None
+        return False

@@ -1,0 +1,94 @@
+"""The decision: a pure function from per-model predictions to a choice, its table and its reason.
+
+utility_j = p_j − λ · cost_j / c_ref − μ · latency_j / l_ref
+
+Costs and latencies are divided by the most expensive (slowest) candidate's, so λ and μ are
+dimensionless — "how much success probability is worth going from the dearest model to a free one" —
+and one setting works across traces whose prices differ by orders of magnitude. Exploration is Thompson
+sampling: `p_j` is drawn from the predictor's posterior (mean, std) when a random generator is given, so
+models with little evidence get tried and exploration fades as evidence accumulates.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from engine.predictors import Prediction
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One candidate's line of the decision table."""
+
+    model: str
+    p_success: float
+    p_std: float
+    cost_usd: float
+    latency_s: float
+    utility: float
+    sampled_p: float
+    affordable: bool
+
+    def as_dict(self) -> dict:
+        return {"model": self.model, "p_success": round(self.p_success, 4), "p_std": round(self.p_std, 4),
+                "cost_usd": self.cost_usd, "latency_s": round(self.latency_s, 4),
+                "utility": round(self.utility, 4), "affordable": self.affordable}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The chosen model (None when nothing is affordable), the full table and a one-line reason."""
+
+    chosen: str | None
+    table: tuple[Row, ...]
+    reason: str
+    cost_weight: float
+
+    def ranked(self, exclude: Sequence[str] = ()) -> list[Row]:
+        """Affordable rows by expected utility (mean, not sampled), best first, without `exclude`."""
+        rows = [r for r in self.table if r.affordable and r.model not in exclude]
+        return sorted(rows, key=lambda r: (-r.utility, r.cost_usd, r.model))
+
+
+def _beta_sample(rng: random.Random, mean: float, std: float) -> float:
+    """A draw from the Beta distribution with this mean and std (moment matched; clipped to be valid)."""
+    mean = min(max(mean, 1e-4), 1 - 1e-4)
+    var = min(max(std, 1e-4) ** 2, mean * (1 - mean) * 0.999)
+    k = mean * (1 - mean) / var - 1
+    return rng.betavariate(max(mean * k, 1e-3), max((1 - mean) * k, 1e-3))
+
+
+def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency_weight: float = 0.0,
+           remaining_usd: float = math.inf, rng: random.Random | None = None,
+           reserve_factor: float = 1.0) -> Decision:
+    """Choose the model with the best (sampled) utility among those whose predicted cost fits the budget.
+
+    `reserve_factor` inflates predicted costs for the affordability check (a safety margin)."""
+    if not predictions:
+        return Decision(None, (), "no candidate model", cost_weight)
+    c_ref = max((p.cost_usd for p in predictions.values()), default=0.0) or 1.0
+    l_ref = max((p.latency_s for p in predictions.values()), default=0.0) or 1.0
+    rows = []
+    for name in sorted(predictions):
+        p = predictions[name]
+        sampled = _beta_sample(rng, p.p_success, p.p_std) if rng is not None else p.p_success
+        penalty = cost_weight * p.cost_usd / c_ref + latency_weight * p.latency_s / l_ref
+        rows.append(Row(name, p.p_success, p.p_std, p.cost_usd, p.latency_s, p.p_success - penalty,
+                        sampled - penalty, p.cost_usd * reserve_factor <= remaining_usd))
+    affordable = [r for r in rows if r.affordable]
+    if not affordable:
+        return Decision(None, tuple(rows), "nothing affordable within the remaining budget", cost_weight)
+    best = max(affordable, key=lambda r: (r.sampled_p, -r.cost_usd, r.model))
+    top_mean = max(affordable, key=lambda r: (r.utility, -r.cost_usd, r.model))
+    cheapest = min(affordable, key=lambda r: (r.cost_usd, r.model))
+    if best.model != top_mean.model:
+        why = f"exploring: sampled utility of {best.model} beat the best expected ({top_mean.model})"
+    elif best.model == cheapest.model:
+        why = f"cheapest affordable model with the best utility (p={best.p_success:.2f})"
+    else:
+        why = (f"best utility p−λ·cost={best.utility:.3f} (p={best.p_success:.2f}, "
+               f"${best.cost_usd:.5f}, λ={cost_weight:.3g})")
+    return Decision(best.model, tuple(rows), why, cost_weight)

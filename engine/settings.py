@@ -1,0 +1,65 @@
+"""Engine-wide settings, read once from `SLS_*` environment variables (or passed explicitly) and validated
+with messages that name the setting and what it accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.errors import SettingsError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_TRACE = REPO_ROOT / "sample_data" / "demo"
+
+
+class Settings(BaseSettings):
+    """Where the engine keeps its state and how it schedules.
+
+    | variable | meaning | default |
+    |---|---|---|
+    | SLS_WORKSPACE | workspace directory (Chroma store, SQLite event log, snapshots) | ./workspace |
+    | SLS_TRACE | trace folder the dashboard opens first | the embedded sample |
+    | SLS_DATA_DIR | folder of the real traces used by benchmarks | ../shared/data |
+    | SLS_CHROMA_URL | a Chroma server shared by several schedulers (http://host:port) | none: on disk |
+    | SLS_BUDGET_USD | total budget of a run | none |
+    | SLS_FEEDBACK | reference / verifier / none | reference |
+    | SLS_COST_WEIGHT, SLS_LATENCY_WEIGHT | λ and μ of the utility (dimensionless) | 0.15, 0.0 |
+    | SLS_MAX_ATTEMPTS | calls per job including escalations | 3 |
+    | SLS_WHEN_EXHAUSTED | cache_only / cheapest / refuse | cheapest |
+    | SLS_CATALOG | JSON catalog file replacing the built-in one | none |
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SLS_", extra="ignore", frozen=True)
+
+    workspace: Path = Field(default=Path("workspace"))
+    trace: Path = Field(default=SAMPLE_TRACE)
+    data_dir: Path = Field(default=REPO_ROOT.parent / "shared" / "data")
+    chroma_url: str | None = None
+    budget_usd: float | None = Field(default=None, ge=0)
+    feedback: Literal["reference", "verifier", "none"] = "reference"
+    cost_weight: float = Field(default=0.15, ge=0, le=100)
+    latency_weight: float = Field(default=0.0, ge=0, le=100)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    when_exhausted: Literal["cache_only", "cheapest", "refuse"] = "cheapest"
+    catalog: Path | None = None
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must look like http://host:port")
+        return value
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment with `overrides` applied; a SettingsError says what to fix."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"SLS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None

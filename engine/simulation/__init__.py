@@ -1,0 +1,1 @@
+"""Replaying traces through policies, metrics and what-if sweeps."""

@@ -1,0 +1,148 @@
+"""The replay environment: answers "what would model j have returned for job i" from a trace, applies the
+task's parser, verifier and scorer, and enforces the budget exactly as a live run would (a call that does
+not fit the remaining budget is cut by the max-tokens cap: it is charged what is left and fails)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.catalog import Catalog
+from engine.jobs import Job, Verdict
+from engine.scheduling.budget import BudgetLedger
+from engine.tasks import get_task
+from engine.traces.model import Trace
+
+SCORING_MODES = ("recorded", "parsed")
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What one (replayed) model call produced."""
+
+    model: str
+    raw: str
+    output: str
+    score: float          # NaN when ungraded
+    cost_usd: float
+    latency_s: float
+    input_tokens: float
+    output_tokens: float
+    truncated: bool = False
+
+
+class ReplayEnv:
+    """Access to a trace's recorded outcomes with per-(job, model) memoised parsing and scoring."""
+
+    def __init__(self, trace: Trace, catalog: Catalog | None = None, *, scoring: str = "parsed",
+                 budget: BudgetLedger | None = None):
+        if scoring not in SCORING_MODES:
+            raise ValueError(f"scoring must be one of {SCORING_MODES}, got {scoring!r}")
+        self.trace = trace
+        self.catalog = catalog or Catalog.from_trace_models(trace.models)
+        self.scoring = scoring
+        self.ledger = budget or BudgetLedger()
+        self.models = trace.model_names
+        self.specs = [self.catalog.get(m) for m in self.models]
+        self._jobs: list[Job] = trace.jobs()
+        self._parsed: dict[tuple[int, int], tuple[str, float]] = {}
+        self._verdicts: dict[tuple[int, int], Verdict] = {}
+        self._latency = self._latency_matrix()
+        self.latency_modelled = bool(np.isnan(trace.latency_s).any())
+        self._available_from = self._availability()
+        self._all_from = max(self._available_from, default=0)
+        self._all = list(range(len(self.models)))
+
+    # -- static facts ------------------------------------------------------------------------------------
+    def job(self, i: int) -> Job:
+        return self._jobs[i]
+
+    def available(self, i: int) -> list[int]:
+        """Indices of the models that may be called for job i (a model may join mid-stream)."""
+        if i >= self._all_from:
+            return self._all
+        return [j for j, start in enumerate(self._available_from) if start <= i]
+
+    def input_tokens(self, i: int, j: int) -> float:
+        value = self.trace.input_tokens[i, j]
+        return float(value) if not math.isnan(value) else len(self.job(i).text) / 4.0 + 50.0
+
+    # -- the call ----------------------------------------------------------------------------------------
+    def peek(self, i: int, j: int) -> tuple[str, float]:
+        """(output, score) of model j on job i without spending anything (for hindsight baselines)."""
+        key = (i, j)
+        hit = self._parsed.get(key)
+        if hit is not None:
+            return hit
+        recorded = float(self.trace.scores[i, j])
+        if self.scoring == "recorded":
+            result = (str(self.trace.outputs[i, j]), recorded)
+        else:
+            job = self.job(i)
+            task = get_task(job.task)
+            output = task.parse(str(self.trace.raw_outputs[i, j]), job)
+            score = task.score(job, output) if job.reference is not None else None
+            result = (output, recorded if score is None else float(score))
+        self._parsed[key] = result
+        return result
+
+    def verify(self, i: int, j: int) -> Verdict:
+        """The task's label-free verdict on model j's output for job i (memoised)."""
+        key = (i, j)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            job = self.job(i)
+            verdict = self._verdicts[key] = get_task(job.task).verify(job, self.peek(i, j)[0])
+        return verdict
+
+    def score_answer(self, i: int, answer: str) -> float:
+        """Score of an answer that did not come from a call (a cache hit) for job i.
+
+        With a reference, the task's scorer decides. Without one, the answer gets the recorded score of a
+        model that gave the same answer to this job; an answer no model gave counts as wrong (0).
+        """
+        job = self.job(i)
+        task = get_task(job.task)
+        if job.reference is not None:
+            score = task.score(job, answer)
+            if score is not None:
+                return float(score)
+        target = " ".join(answer.split())
+        for j in range(len(self.models)):
+            output, score = self.peek(i, j)
+            if " ".join(output.split()) == target:
+                return score
+        return 0.0
+
+    def call(self, i: int, j: int) -> CallResult:
+        """Replay model j on job i, charging the ledger. A call that does not fit the budget is cut."""
+        output, score = self.peek(i, j)
+        cost = float(self.trace.costs[i, j])
+        truncated = False
+        if not self.ledger.can_afford(cost):
+            cost, output, score, truncated = self.ledger.remaining_usd, "", 0.0, True
+        self.ledger.charge(cost)
+        return CallResult(self.models[j], str(self.trace.raw_outputs[i, j]), output, score, cost,
+                          float(self._latency[i, j]), self.input_tokens(i, j),
+                          float(np.nan_to_num(self.trace.output_tokens[i, j], nan=0.0)), truncated)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _latency_matrix(self) -> np.ndarray:
+        lat = self.trace.latency_s.copy()
+        out_tok = np.nan_to_num(self.trace.output_tokens, nan=np.nan)
+        for j, spec in enumerate(self.specs):
+            base, per_tok = spec.latency_model
+            tokens = out_tok[:, j]
+            # without token counts, estimate them from the raw completion's length (≈ 4 chars per token)
+            est = np.where(np.isnan(tokens),
+                           np.fromiter((len(str(t)) / 4.0 for t in self.trace.raw_outputs[:, j]), float,
+                                       count=self.trace.n_queries), tokens)
+            modelled = base + per_tok * est
+            lat[:, j] = np.where(np.isnan(lat[:, j]), modelled, lat[:, j])
+        return lat
+
+    def _availability(self) -> list[int]:
+        ids = {qid: k for k, qid in enumerate(self.trace.queries["query_id"])}
+        return [ids.get(m.extra.get("available_from") or "", 0) for m in self.trace.models]

@@ -1,0 +1,104 @@
+"""Replaying a trace through a policy: deterministic for a seed, metrics per the replay contract.
+
+`ReplaySession` runs a replay incrementally (the dashboard's live run steps it in chunks, and can pause
+between them); `replay` runs one to the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from engine.catalog import Catalog
+from engine.errors import SettingsError
+from engine.scheduling.budget import BudgetLedger
+from engine.simulation.env import ReplayEnv
+from engine.simulation.metrics import summarise
+from engine.simulation.policy import ReplayOptions, policy_names, resolve
+from engine.simulation.records import RunResult, StepRecord
+from engine.traces.model import Trace
+
+FEEDBACK_MODES = ("reference", "verifier", "none")
+
+
+class ReplaySession:
+    """A replay that advances on demand: `step(n)` handles the next n jobs."""
+
+    def __init__(self, trace: Trace, policy: str, options: ReplayOptions | None = None, *,
+                 catalog: Catalog | None = None, scoring: str | None = None):
+        options = options or ReplayOptions()
+        if options.feedback not in FEEDBACK_MODES:
+            raise SettingsError(f"feedback must be one of {', '.join(FEEDBACK_MODES)}, got '{options.feedback}'")
+        info, params = resolve(policy, trace.model_names)
+        if params:
+            options = ReplayOptions(**{**options.__dict__, "policy_params": {**options.policy_params, **params}})
+        self.policy, self.info, self.options, self.trace = policy, info, options, trace
+        self.ledger = BudgetLedger(options.budget_usd, trace.n_queries)
+        self.env = ReplayEnv(trace, catalog, scoring=scoring or info.scoring, budget=self.ledger)
+        self.runner = info.factory(self.env, options)
+        self.records: list[StepRecord] = []
+        self.wall_s = 0.0
+        self._extras: dict | None = None
+
+    @property
+    def total(self) -> int:
+        return self.trace.n_queries
+
+    @property
+    def done(self) -> bool:
+        return len(self.records) >= self.total
+
+    def step(self, n: int = 1) -> list[StepRecord]:
+        """Handle up to n more jobs; returns their records."""
+        start = len(self.records)
+        stop = min(self.total, start + max(0, n))
+        t_start = time.perf_counter()
+        for i in range(start, stop):
+            t0 = time.perf_counter()
+            record = self.runner.run_job(i, self.env)
+            record.engine_us = (time.perf_counter() - t0) * 1e6
+            self.ledger.jobs_seen = i + 1
+            self.records.append(record)
+        self.wall_s += time.perf_counter() - t_start
+        return self.records[start:stop]
+
+    def extras(self) -> dict:
+        """Artefacts of the policy (decision tables, drift events, …); final once the session is done."""
+        if self.done and self._extras is not None:
+            return self._extras
+        extras = self.runner.finish() or {}
+        if self.done:
+            self._extras = extras
+        return extras
+
+    def metrics(self) -> dict:
+        metrics = summarise(self.records, policy=self.policy, budget=self.options.budget_usd,
+                            latency_modelled=self.env.latency_modelled, wall_time_s=self.wall_s)
+        metrics["scoring"] = self.env.scoring
+        metrics["feedback"] = self.options.feedback if self.info.kind in ("engine", "published") else "n/a"
+        return metrics
+
+    def result(self) -> RunResult:
+        return RunResult(self.policy, self.metrics(), self.records, self.extras())
+
+
+def replay(trace: Trace, policy: str, options: ReplayOptions | None = None, *,
+           catalog: Catalog | None = None, scoring: str | None = None,
+           progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run `policy` over every job of `trace` in arrival order and return metrics and per-job records.
+
+    `scoring` overrides the policy's default ("recorded": the trace's score column; "parsed": our task
+    parser and scorer where the job has a reference). `progress(done, total)` is called every 256 jobs.
+    """
+    session = ReplaySession(trace, policy, options, catalog=catalog, scoring=scoring)
+    while not session.done:
+        session.step(256)
+        if progress is not None:
+            progress(len(session.records), session.total)
+    return session.result()
+
+
+def baseline_names(trace: Trace) -> list[str]:
+    """The baselines `sls baselines` reports: each single model, random, cheapest, best-single, oracle."""
+    return [n for n in policy_names(trace.model_names)
+            if n.startswith("single:") or n in ("random", "cheapest", "best-single", "oracle")]

@@ -1,0 +1,1 @@
+"""Applying feedback: the update manager and drift detection."""
