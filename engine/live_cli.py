@@ -1,0 +1,196 @@
+"""Live commands of `sls`: models, ask, run, feedback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from engine.errors import EngineError
+
+
+def _engine(args):
+    from engine.clients.settings import ClientSettings
+    from engine.service import build_engine
+    from engine.settings import load_settings
+    settings = load_settings(workspace=getattr(args, "workspace", None))
+    trace = None
+    if getattr(args, "replay", None):
+        from engine.traces import load_trace
+        trace = load_trace(args.replay)
+    backend = "replay" if trace is not None else "auto"
+    return build_engine(settings, client_settings=ClientSettings(backend=backend), trace=trace)
+
+
+def cmd_models(args) -> int:
+    from engine.catalog import Catalog
+    from engine.clients.factory import plan_client
+    from engine.clients.settings import ClientSettings
+    from engine.settings import load_settings
+    settings = load_settings()
+    catalog = Catalog.load(settings.catalog) if settings.catalog else Catalog.default()
+    rows = []
+    for spec in catalog:
+        plan = plan_client(spec, ClientSettings())
+        base, per_tok = spec.latency_model
+        rows.append({"name": spec.name, "provider": spec.provider, "api_model": spec.api_model,
+                     "input_usd_per_mtok": spec.input_usd_per_mtok, "output_usd_per_mtok": spec.output_usd_per_mtok,
+                     "latency_base_s": base, "latency_per_token_s": per_tok, "reachable": plan.available,
+                     "why": plan.reason})
+    if args.json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+    else:
+        for r in rows:
+            sys.stdout.write(f"{r['name']:20s} {r['provider']:10s} in ${r['input_usd_per_mtok']}/Mtok  "
+                             f"out ${r['output_usd_per_mtok']}/Mtok  latency {r['latency_base_s']}s + "
+                             f"{r['latency_per_token_s']}s/token  {'reachable' if r['reachable'] else 'unreachable'}"
+                             f" ({r['why']})\n")
+    return 0
+
+
+def _print_result(result: dict, as_json: bool) -> None:
+    if as_json:
+        keys = ("answer", "model", "cost_usd", "latency_s", "verdict", "cached", "job_id", "attempts", "failures",
+                "decision")
+        sys.stdout.write(json.dumps({k: result.get(k) for k in keys}, default=str) + "\n")
+        return
+    source = "cache" if result["cached"] else result["model"]
+    sys.stdout.write(f"{result['answer']}\n-- {source} · ${result['cost_usd']:.6f} · {result['latency_s']:.2f}s · "
+                     f"verdict {result['verdict']} · job {result['job_id']}\n")
+
+
+def cmd_ask(args) -> int:
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
+    engine = _engine(args)
+    try:
+        result = engine.ask(args.text, args.task, labels=labels, budget=args.budget, model=args.model)
+    finally:
+        engine.close()
+    _print_result(result, args.json)
+    return 0
+
+
+def read_jobs(path: str, task: str, labels: list[str]):
+    """Jobs from a text file (one per line) or a CSV with a `text` column (optional reference, dataset, labels)."""
+    from engine.jobs import Job
+    p = Path(path)
+    if not p.is_file():
+        raise EngineError(f"{path}: no such file")
+    jobs = []
+    try:
+        if p.suffix.lower() == ".csv":
+            with p.open(newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                if not reader.fieldnames or "text" not in reader.fieldnames:
+                    raise EngineError(f"{path}: a CSV of jobs needs a 'text' column (found {reader.fieldnames})")
+                for n, row in enumerate(reader, 1):
+                    if not (row.get("text") or "").strip():
+                        raise EngineError(f"{path}, row {n}, column 'text': empty")
+                    row_labels = [x for x in (row.get("labels") or "").split("|") if x] or labels
+                    jobs.append(Job(f"{p.stem}-{n:05d}", task, row["text"], row.get("dataset") or p.stem,
+                                    row.get("reference") or None, tuple(row_labels)))
+        else:
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    jobs.append(Job(f"{p.stem}-{n:05d}", task, line, p.stem, None, tuple(labels)))
+    except UnicodeDecodeError as exc:
+        raise EngineError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not jobs:
+        raise EngineError(f"{path}: no jobs in the file")
+    return jobs
+
+
+def cmd_run(args) -> int:
+    from engine.tasks import get_task
+    get_task(args.task)
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
+    jobs = read_jobs(args.file, args.task, labels)
+    engine = _engine(args)
+    progress, close = None, lambda: None
+    if args.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), unit="job", file=sys.stderr, leave=False)
+        progress, close = (lambda done, total: bar.update(done - bar.n)), bar.close
+    try:
+        results = engine.run(jobs, budget=args.budget, concurrency=args.concurrency, progress=progress)
+        if args.trace_out:
+            write_run_trace(args.trace_out, engine, jobs, results)
+    finally:
+        close()
+        engine.close()
+    if args.json:
+        for r in results:
+            _print_result(r, True)
+    else:
+        cost = sum(r["cost_usd"] for r in results)
+        hits = sum(bool(r["cached"]) for r in results)
+        errors = sum(1 for r in results if r.get("error"))
+        sys.stdout.write(f"{len(results)} jobs · {hits} from cache · {errors} errors · ${cost:.6f}\n")
+    return 0
+
+
+def write_run_trace(folder: str, engine, jobs, results) -> None:
+    """A trace of a live run: the jobs and, for each, the answer of the model that produced it.
+
+    The format needs one outcome per (job, model); a live run calls one model per job, so the trace lists
+    only that model per job under a single pseudo-model `scheduled` (cost, tokens and latency as billed)."""
+    import pandas as pd
+
+    from engine.traces import write_trace_frames
+    models = pd.DataFrame([{"model": "scheduled", "provider": "sls", "input_usd_per_mtok": "",
+                            "output_usd_per_mtok": "", "params_b": ""}])
+    queries = pd.DataFrame([{"query_id": j.job_id, "task": j.task, "dataset": j.dataset, "text": j.text,
+                             "reference": j.reference or ""} for j in jobs])
+    outcomes = pd.DataFrame([{"query_id": j.job_id, "model": "scheduled", "output": r.get("answer") or "",
+                              "raw_output": r.get("answer") or "", "score": "", "input_tokens": "",
+                              "output_tokens": "", "cost_usd": r.get("cost_usd", 0.0),
+                              "latency_s": r.get("latency_s", "")} for j, r in zip(jobs, results, strict=True)])
+    write_trace_frames(folder, models, queries, outcomes)
+
+
+def cmd_feedback(args) -> int:
+    engine = _engine(args)
+    try:
+        result = engine.feedback(args.job_id, args.score)
+    finally:
+        engine.close()
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("models", help="list the model catalog and whether each model is reachable now")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("ask", help="run one job through the whole engine")
+    p.add_argument("text")
+    p.add_argument("--task", required=True)
+    p.add_argument("--labels", help="allowed labels, comma-separated (classification)")
+    p.add_argument("--budget", type=float)
+    p.add_argument("--model", help="force a model (skips the cache and the policy)")
+    p.add_argument("--workspace")
+    p.add_argument("--replay", help="answer from this trace's recorded outcomes instead of live models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("run", help="run a file of jobs (one per line, or a CSV with a 'text' column)")
+    p.add_argument("file")
+    p.add_argument("--task", required=True)
+    p.add_argument("--labels")
+    p.add_argument("--budget", type=float)
+    p.add_argument("--concurrency", type=int, default=4, help="model calls in flight")
+    p.add_argument("--workspace")
+    p.add_argument("--replay")
+    p.add_argument("--trace-out", help="write the run as a trace folder")
+    p.add_argument("--progress", action=__import__("argparse").BooleanOptionalAction, default=sys.stderr.isatty())
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("feedback", help="give feedback on an earlier job")
+    p.add_argument("job_id")
+    p.add_argument("--score", type=float, required=True)
+    p.add_argument("--workspace")
+    p.set_defaults(func=cmd_feedback)

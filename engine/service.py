@@ -1,0 +1,272 @@
+"""`build_engine(settings)`: the one place where the parts are wired, and the live `Engine` it returns.
+
+The engine answers jobs one at a time (`ask`) or many at once with a small pool of in-flight calls (`run`):
+cache → predictors → policy → client (with retries, breakers, fallback) → parser → verifier → escalation →
+update manager. Every job, decision and feedback is written to the workspace's SQLite event log, and the
+learned state is snapshotted after each job, so a restarted engine carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from engine.catalog import Catalog
+from engine.errors import ClientError, EngineError, UnknownNameError
+from engine.eventlog import EventLog
+from engine.jobs import Job, Verdict
+from engine.scheduling.budget import BudgetLedger
+from engine.scheduling.scheduler import Scheduler, SchedulerConfig
+from engine.settings import Settings, load_settings
+from engine.tasks import get_task
+from engine.updates.manager import Attempt, Feedback
+
+log = logging.getLogger(__name__)
+LIVE_RUN = "live"
+STATE_FILE = "scheduler_state.pkl"
+
+
+class Engine:
+    """The live scheduler. Thread-safe: scheduling and learning happen under one lock, model calls outside."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, *, client_settings=None, trace=None,
+                 client=None):
+        self.settings, self.catalog, self.trace = settings, catalog, trace
+        self.workspace = Path(settings.workspace)
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.events = EventLog(self.workspace / "events.sqlite")
+        from engine.cache import CacheManager
+        try:
+            cache = CacheManager.open(self.workspace, chroma_url=settings.chroma_url)
+        except Exception as exc:          # a cache that cannot open degrades to no cache, loudly
+            log.warning("cache unavailable (%s); continuing without it", exc)
+            cache = None
+        config = SchedulerConfig(cost_weight=settings.cost_weight, latency_weight=settings.latency_weight,
+                                 max_attempts=settings.max_attempts, use_cache=cache is not None)
+        self.scheduler = Scheduler(catalog, config, cache=cache, feedback="reference")
+        state = self.workspace / STATE_FILE
+        if state.exists():
+            try:
+                self.scheduler.restore(state.read_bytes())
+            except Exception as exc:
+                log.warning("could not restore the learned state from %s (%s); starting fresh", state, exc)
+        self._client_settings = client_settings
+        self._client = client
+        self._lock = threading.RLock()
+        self.events.start_run(LIVE_RUN, "live")
+
+    # -- clients -----------------------------------------------------------------------------------------
+    @property
+    def client(self):
+        """The resilient client over every catalog model that has one (built on first use)."""
+        if self._client is None:
+            from engine.clients.factory import build_resilient_client
+            from engine.clients.settings import ClientSettings
+            self._client = build_resilient_client(self.catalog, self._client_settings or ClientSettings(),
+                                                  self.trace)
+        return self._client
+
+    def available_models(self) -> list[str]:
+        try:
+            return [m for m in self.client.model_names if m in self.catalog]
+        except ClientError:
+            return []
+
+    # -- one job -----------------------------------------------------------------------------------------
+    def make_job(self, text: str, task: str, labels: Iterable[str] = (), reference: str | None = None,
+                 dataset: str = "live") -> Job:
+        if not isinstance(text, str) or not text.strip():
+            raise EngineError("the job's text is empty")
+        get_task(task)   # raises UnknownNameError naming the known tasks
+        return Job(job_id=uuid.uuid4().hex[:12], task=task, text=text, dataset=dataset, reference=reference,
+                   labels=tuple(labels))
+
+    def plan(self, job: Job, models: list[str] | None = None, ledger: BudgetLedger | None = None) -> dict:
+        """Cache lookup and per-model predictions for a job, without calling anything (the Playground)."""
+        with self._lock:
+            key, hit = self.scheduler.lookup(job)
+            names = models or self.catalog.names
+            specs = self.scheduler.candidates(names)
+            predictions = self.scheduler.predict(job, specs, _input_tokens(job))
+            decision = self.scheduler.decide(predictions, ledger or BudgetLedger())
+        return {"cache_hit": None if hit is None else {"answer": hit.answer, "model": hit.model,
+                                                       "kind": hit.kind, "similarity": hit.similarity},
+                "decision": {"chosen": decision.chosen, "reason": decision.reason,
+                             "table": [r.as_dict() for r in decision.table]}}
+
+    def ask(self, text: str, task: str, *, labels: Iterable[str] = (), budget: float | None = None,
+            model: str | None = None, reference: str | None = None, ledger: BudgetLedger | None = None) -> dict:
+        """Run one job through the whole engine and return what happened (see `sls ask --json`)."""
+        job = self.make_job(text, task, labels, reference)
+        ledger = ledger or BudgetLedger(budget)
+        return self.process(job, ledger, model=model)
+
+    def process(self, job: Job, ledger: BudgetLedger, *, model: str | None = None) -> dict:
+        started = time.perf_counter()
+        task = get_task(job.task)
+        with self._lock:
+            seq = self.events.next_seq(LIVE_RUN)
+            key, hit = self.scheduler.lookup(job) if model is None else (task.cache_key(job), None)
+            if hit is not None:
+                self.scheduler.feedback(Feedback(seq, job, key, (), hit, None))
+                result = self._result(job, seq, hit.answer, hit.model, 0.0, 0.0, Verdict(True, "cache hit"),
+                                      True, None, started, [])
+                self._record(seq, job, result, "cache")
+                return result
+            names = [model] if model else self.available_models()
+            if model and model not in self.catalog:
+                raise UnknownNameError(f"unknown model '{model}'; the catalog has: {', '.join(self.catalog.names)}")
+            if not names:
+                raise ClientError("no model is reachable: configure ANTHROPIC_API_KEY or load a trace to replay")
+            specs = self.scheduler.candidates(names)
+            predictions = self.scheduler.predict(job, specs, _input_tokens(job))
+            decision = self.scheduler.decide(predictions, ledger)
+        if decision.chosen is None:
+            result = self._result(job, seq, "", None, 0.0, 0.0, Verdict(False, "budget exhausted"), False,
+                                  decision, started, [])
+            self._record(seq, job, result, "refused")
+            return result
+
+        messages = task.prompt(job)
+        attempts: list[Attempt] = []
+        failures: list[str] = []
+        chosen = decision.chosen
+        while chosen is not None:
+            try:
+                completion = self.client.call(chosen, messages, job_id=job.job_id)
+            except ClientError as exc:       # a failed model is negative feedback and a fallback
+                failures.append(f"{chosen}: {exc}")
+                attempts.append(Attempt(chosen, "", Verdict(False, "call failed"), 0.0,
+                                        predictions[chosen].p_success, 0.0, 0.0, _input_tokens(job), None))
+            else:
+                ledger.charge(min(completion.cost_usd, ledger.remaining_usd))
+                output = task.parse(completion.text, job)
+                verdict = task.verify(job, output)
+                score = task.score(job, output) if job.reference else None
+                attempts.append(Attempt(chosen, output, verdict, math.nan if score is None else score,
+                                        predictions[chosen].p_success, completion.cost_usd, completion.latency_s,
+                                        float(completion.input_tokens or _input_tokens(job)),
+                                        completion.output_tokens))
+                if verdict.ok is not False:
+                    break
+            with self._lock:
+                chosen = self.scheduler.next_model(decision, attempts, ledger)
+        with self._lock:
+            final = self.scheduler.final_attempt(attempts)
+            # A failed call teaches the predictors too (verdict False), so a failing model loses traffic.
+            self.scheduler.feedback(Feedback(seq, job, key, tuple(attempts)))
+            self.scheduler.after_job(ledger)
+            result = self._result(job, seq, final.output, final.model, sum(a.cost_usd for a in attempts),
+                                  sum(a.latency_s for a in attempts), final.verdict, False, decision, started,
+                                  attempts, failures)
+            self._record(seq, job, result, "model")
+        return result
+
+    def run(self, jobs: list[Job], *, budget: float | None = None, concurrency: int = 4,
+            progress: Callable[[int, int], None] | None = None) -> list[dict]:
+        """Process many jobs with up to `concurrency` calls in flight; results in input order."""
+        ledger = BudgetLedger(budget, len(jobs))
+        results: list[dict | None] = [None] * len(jobs)
+        done = 0
+
+        def one(k: int) -> None:
+            nonlocal done
+            try:
+                results[k] = self.process(jobs[k], ledger)
+            except EngineError as exc:
+                results[k] = {"job_id": jobs[k].job_id, "error": str(exc), "answer": None, "model": None,
+                              "cost_usd": 0.0, "latency_s": 0.0, "verdict": "error", "cached": False}
+            with self._lock:
+                done += 1
+                ledger.jobs_seen = done
+                if progress:
+                    progress(done, len(jobs))
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(one, range(len(jobs))))
+        self.checkpoint()
+        return results  # type: ignore[return-value]
+
+    def feedback(self, job_id: str, score: float) -> dict:
+        """User feedback on an earlier job: updates predictors and cache like any other feedback event."""
+        if not (isinstance(score, int | float) and math.isfinite(score) and 0.0 <= score <= 1.0):
+            raise EngineError(f"feedback score must be a number between 0 and 1, got {score!r}")
+        found = self.events.find_step(job_id)
+        if found is None:
+            raise EngineError(f"no job with id '{job_id}' in the event log {self.events.path}")
+        run_id, step = found
+        with self._lock:
+            seq = self.events.next_seq(LIVE_RUN) + 10**9     # feedback events after every job seq
+            if not self.events.add_feedback(run_id, job_id, step["seq"], score, "user"):
+                return {"job_id": job_id, "applied": False, "reason": "feedback already recorded for this job"}
+            job = Job(job_id, step["task"], step["text"], step.get("dataset", "live"),
+                      labels=tuple(step.get("labels") or ()))
+            model = step.get("model")
+            if model and model in self.catalog:
+                attempt = Attempt(model, step.get("answer") or "", Verdict(score >= 1.0, "user feedback"), score,
+                                  step.get("predicted_p") or 0.5, 0.0, 0.0, _input_tokens(job), None)
+                self.scheduler.feedback(Feedback(seq + step["seq"], job, get_task(job.task).cache_key(job),
+                                                 (attempt,)))
+            if score < 1.0 and self.scheduler.cache is not None and step.get("cached"):
+                entry = step.get("entry_id")
+                if entry:
+                    self.scheduler.cache.invalidate(entry)
+            self.checkpoint()
+        return {"job_id": job_id, "applied": True, "score": score}
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            if self.scheduler.cache is not None:
+                self.scheduler.cache.flush()
+            tmp = self.workspace / (STATE_FILE + ".tmp")
+            tmp.write_bytes(self.scheduler.snapshot())
+            tmp.replace(self.workspace / STATE_FILE)
+
+    def close(self) -> None:
+        self.checkpoint()
+        if self.scheduler.cache is not None:
+            self.scheduler.cache.close()
+        self.events.close()
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _result(self, job, seq, answer, model, cost, latency, verdict, cached, decision, started, attempts,
+                failures=()) -> dict:
+        return {"job_id": job.job_id, "seq": seq, "task": job.task, "dataset": job.dataset, "text": job.text,
+                "labels": list(job.labels), "answer": answer, "model": model, "cost_usd": round(cost, 8),
+                "latency_s": round(latency, 4), "verdict": "ok" if verdict.ok else
+                ("unknown" if verdict.ok is None else "rejected"), "verdict_reason": verdict.reason,
+                "cached": cached, "attempts": [a.model for a in attempts], "failures": list(failures),
+                "engine_ms": round((time.perf_counter() - started) * 1000 - latency * 1000 * (not cached), 3),
+                "predicted_p": None if decision is None or model is None else next(
+                    (r.p_success for r in decision.table if r.model == model), None),
+                "decision": None if decision is None else {
+                    "chosen": decision.chosen, "reason": decision.reason,
+                    "table": [r.as_dict() for r in decision.table]}}
+
+    def _record(self, seq: int, job: Job, result: dict, source: str) -> None:
+        step = {**result, "seq": seq, "source": source, "score": None}
+        self.events.record_step(LIVE_RUN, step, result["decision"] and {"seq": seq, **result["decision"]})
+        self.checkpoint()
+
+
+def _input_tokens(job: Job) -> float:
+    return len(job.text) / 4.0 + 60.0
+
+
+def build_engine(settings: Settings | None = None, *, catalog: Catalog | None = None, client_settings=None,
+                 trace=None, client=None) -> Engine:
+    """The composition root: settings → catalog → cache, event log, scheduler, clients."""
+    settings = settings or load_settings()
+    if catalog is None:
+        catalog = Catalog.load(settings.catalog) if settings.catalog else Catalog.default()
+        if trace is not None:
+            catalog = Catalog(list(Catalog.from_trace_models(trace.models)) +
+                              [m for m in catalog if m.name not in trace.model_names])
+    return Engine(settings, catalog, client_settings=client_settings, trace=trace, client=client)
+
