@@ -74,8 +74,8 @@ def _options(args) -> object:
 
 
 def cmd_replay(args) -> int:
+    trace = _load(args.trace)   # first: a bad trace is reported before anything heavy is imported
     from engine.simulation.replay import replay
-    trace = _load(args.trace)
     args._n_jobs = trace.n_queries
     update, close = _progress_bar(args.progress, args.policy)
     try:
@@ -87,8 +87,8 @@ def cmd_replay(args) -> int:
 
 
 def cmd_baselines(args) -> int:
-    from engine.simulation.replay import baseline_names, replay
     trace = _load(args.trace)
+    from engine.simulation.replay import baseline_names, replay
     args._n_jobs = trace.n_queries
     options = _options(args)
     results = [replay(trace, name, options, scoring=args.scoring).metrics for name in baseline_names(trace)]
