@@ -1,0 +1,374 @@
+"""ChromaDB as the cache's store of record, behind a write-behind buffer that never raises.
+
+One collection per task (``sls_<task>``, cosine space, ``embedding_function=None``: embeddings are
+always passed explicitly, since Chroma's default embedder downloads a model and fails offline).
+
+Writes are buffered per task and coalesced per entry id (a later upsert replaces an earlier one, a
+metadata update folds into a pending upsert, a delete cancels both) and written in batches of at most
+`max_batch` at :meth:`ChromaStore.flush`, when more than `flush_threshold` operations are pending, and
+at :meth:`ChromaStore.close`. A single Chroma add costs ~20 ms here and a batched one ~1 ms per item,
+so a replay must never write once per event.
+
+Every Chroma failure is caught and logged: reads return nothing (the cache degrades to misses),
+writes stay in the buffer and are retried at the next flush (automatic flushes back off
+exponentially while Chroma is down), and the client is rebuilt on the next attempt. `healthy` and
+`errors` tell the dashboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from engine.cache.entry import CacheEntry
+from engine.errors import SettingsError
+
+__all__ = ["ChromaStore", "collection_name"]
+
+log = logging.getLogger(__name__)
+
+COLLECTION_PREFIX = "sls_"
+_NAME_BAD = re.compile(r"[^a-zA-Z0-9._-]")
+
+
+def collection_name(task: str, prefix: str = COLLECTION_PREFIX) -> str:
+    """The Chroma collection of `task`: ``sls_<task>`` restricted to Chroma's allowed characters."""
+    name = prefix + _NAME_BAD.sub("_", task)
+    if not name[-1].isalnum():
+        name += "0"
+    return name[:512]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Coalesced pending operations of one task's collection."""
+
+    upserts: dict[str, tuple[np.ndarray, str, dict[str, Any]]] = field(default_factory=dict)
+    updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deletes: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.upserts) + len(self.updates) + len(self.deletes)
+
+
+class ChromaStore:
+    """Persistent (or shared, over HTTP) storage of cache entries with batched, failure-tolerant writes.
+
+    Build one with :meth:`persistent` or :meth:`http` (or pass any `client_factory` returning a Chroma
+    client, e.g. a test spy). Nothing connects until first use.
+    """
+
+    def __init__(self, client_factory: Callable[[], Any], *, max_batch: int = 1000,
+                 flush_threshold: int = 2000, max_pending: int = 200_000, embedder_name: str = "",
+                 retry_backoff: tuple[float, float] = (1.0, 60.0), description: str = "chroma"):
+        if max_batch < 1 or flush_threshold < 1:
+            raise ValueError("max_batch and flush_threshold must be >= 1")
+        self._factory = client_factory
+        self.max_batch = max_batch
+        self.flush_threshold = flush_threshold
+        self.max_pending = max_pending
+        self.embedder_name = embedder_name
+        self.description = description
+        self._backoff_min, self._backoff_max = retry_backoff
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._client: Any = None
+        self._collections: dict[str, Any] = {}
+        self._pending: dict[str, _Pending] = {}
+        self.healthy = True
+        self.errors = 0
+        self.last_error = ""
+        self.dropped = 0
+        self.written = 0
+        self.write_calls = 0
+        self.flushes = 0
+        self.flush_seconds = 0.0
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def persistent(cls, path: str | Path, **kwargs: Any) -> ChromaStore:
+        """A store in a local directory (``chromadb.PersistentClient``)."""
+        path = Path(path)
+
+        def factory() -> Any:
+            import chromadb  # imported lazily: 1.5 s, and nothing happens at import time
+
+            path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(path))
+
+        return cls(factory, description=f"chroma:{path}", **kwargs)
+
+    @classmethod
+    def http(cls, url: str, **kwargs: Any) -> ChromaStore:
+        """A store on a Chroma server shared by several engines (``chromadb.HttpClient``)."""
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise SettingsError(f"chroma_url must look like http://host:port, got {url!r}")
+        host, ssl = parsed.hostname, parsed.scheme == "https"
+        port = parsed.port or (443 if ssl else 8000)
+
+        def factory() -> Any:
+            import chromadb
+
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl)
+
+        return cls(factory, description=f"chroma:{parsed.scheme}://{host}:{port}", **kwargs)
+
+    # -- failure handling --------------------------------------------------------------------------
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.errors += 1
+        self.healthy = False
+        self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+        self._backoff = min(self._backoff_max, max(self._backoff_min, 2 * self._backoff))
+        self._retry_at = time.monotonic() + self._backoff
+        log.warning("cache store %s failed (%s); the cache degrades to misses and retries in %.0f s: %s",
+                    what, self.description, self._backoff, self.last_error)
+        # drop the client: the next attempt reconnects (a closed client or a deleted collection
+        # would otherwise fail forever)
+        self._collections.clear()
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # best effort on a client that already failed
+                client.close()
+
+    def _succeeded(self) -> None:
+        if not self.healthy:
+            log.info("cache store %s is healthy again", self.description)
+        self.healthy = True
+        self._backoff = 0.0
+
+    def _connect(self) -> None:
+        self._client = self._factory()
+        try:
+            self.max_batch = min(self.max_batch, int(self._client.get_max_batch_size()))
+        except Exception as exc:  # an optional capability of the client
+            log.debug("get_max_batch_size unavailable: %s", exc)
+
+    def _collection(self, task: str) -> Any:
+        col = self._collections.get(task)
+        if col is None:
+            if self._client is None:
+                self._connect()
+            col = self._client.get_or_create_collection(
+                collection_name(task),
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"sls_task": task, "embedder": self.embedder_name},
+            )
+            self._collections[task] = col
+        return col
+
+    # -- reads -------------------------------------------------------------------------------------
+    def tasks(self) -> list[str]:
+        """Tasks that have a collection in the store ([] when Chroma is unreachable)."""
+        try:
+            if self._client is None:
+                self._connect()
+            out = []
+            for col in self._client.list_collections():
+                if not col.name.startswith(COLLECTION_PREFIX):
+                    continue
+                task = (col.metadata or {}).get("sls_task")
+                if task:
+                    out.append(str(task))
+            self._succeeded()
+            return sorted(out)
+        except Exception as exc:  # degrade, never crash the run
+            self._failed("list collections", exc)
+            return []
+
+    def load_all(self, task: str, page: int = 5000) -> list[CacheEntry]:
+        """Every stored entry of `task` (valid ones and tombstones), with embeddings; [] on failure."""
+        try:
+            col = self._collection(task)
+            stored_embedder = (col.metadata or {}).get("embedder", "")
+            foreign = bool(self.embedder_name and stored_embedder and stored_embedder != self.embedder_name)
+            if foreign:
+                log.warning("collection %s was built with embedder %s, now %s: embeddings are recomputed "
+                            "in memory (writes of new entries fail until the collection is rebuilt)",
+                            col.name, stored_embedder, self.embedder_name)
+            entries: list[CacheEntry] = []
+            offset = 0
+            while True:
+                got = col.get(include=["embeddings", "documents", "metadatas"], limit=page, offset=offset)
+                ids = got["ids"]
+                embs = got.get("embeddings")
+                for i, entry_id in enumerate(ids):
+                    emb = None if embs is None or foreign else embs[i]
+                    entries.append(CacheEntry.from_record(entry_id, got["documents"][i], got["metadatas"][i], emb))
+                if len(ids) < page:
+                    break
+                offset += page
+            self._succeeded()
+            return entries
+        except Exception as exc:
+            self._failed(f"load of task {task!r}", exc)
+            return []
+
+    def count(self, task: str) -> int | None:
+        """Number of entries stored for `task` (None when Chroma is unreachable)."""
+        try:
+            n = self._collection(task).count()
+            self._succeeded()
+            return n
+        except Exception as exc:
+            self._failed(f"count of task {task!r}", exc)
+            return None
+
+    def query(self, task: str, embedding: np.ndarray, n_results: int = 4) -> list[tuple[str, float]]:
+        """Nearest stored entries as (id, cosine similarity); [] on failure.
+
+        Not on the lookup path (the manager searches in memory); kept for benchmarks and tools.
+        """
+        try:
+            res = self._collection(task).query(query_embeddings=[embedding], n_results=n_results,
+                                               include=["distances"])
+            self._succeeded()
+            return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+        except Exception as exc:
+            self._failed(f"query of task {task!r}", exc)
+            return []
+
+    # -- buffered writes ---------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Number of buffered operations not yet written."""
+        return sum(len(p) for p in self._pending.values())
+
+    def put(self, entry: CacheEntry) -> None:
+        """Buffer an upsert of `entry` (its embedding must be set)."""
+        if entry.embedding is None:
+            raise ValueError(f"entry {entry.entry_id} has no embedding")
+        p = self._pending.setdefault(entry.task, _Pending())
+        p.deletes.discard(entry.entry_id)
+        p.updates.pop(entry.entry_id, None)
+        p.upserts[entry.entry_id] = (entry.embedding, entry.key, entry.metadata())
+        self._after_write()
+
+    def update_metadata(self, entry: CacheEntry) -> None:
+        """Buffer a metadata-only update of `entry` (hits, last use, valid flag…)."""
+        p = self._pending.setdefault(entry.task, _Pending())
+        eid = entry.entry_id
+        if eid in p.upserts:
+            emb, doc, _ = p.upserts[eid]
+            p.upserts[eid] = (emb, doc, entry.metadata())
+        elif eid not in p.deletes:
+            p.updates[eid] = entry.metadata()
+        self._after_write()
+
+    def delete(self, task: str, entry_id: str) -> None:
+        """Buffer a delete."""
+        p = self._pending.setdefault(task, _Pending())
+        p.upserts.pop(entry_id, None)
+        p.updates.pop(entry_id, None)
+        p.deletes.add(entry_id)
+        self._after_write()
+
+    def _after_write(self) -> None:
+        n = self.pending
+        if n > self.flush_threshold and time.monotonic() >= self._retry_at:
+            self.flush()
+            n = self.pending
+        if n > self.max_pending:
+            self._shed(n - self.max_pending)
+
+    def _shed(self, excess: int) -> None:
+        """Drop the oldest buffered metadata updates, then upserts, when Chroma has been down too long."""
+        for p in self._pending.values():
+            for bucket in (p.updates, p.upserts):
+                while excess > 0 and bucket:
+                    bucket.pop(next(iter(bucket)))
+                    excess -= 1
+                    self.dropped += 1
+        log.error("cache store %s unreachable for too long: %d buffered writes dropped so far",
+                  self.description, self.dropped)
+
+    def flush(self) -> int:
+        """Write every pending operation in batches; returns how many were written.
+
+        On a failure the unwritten operations stay buffered (written ones are not repeated) and the
+        method returns normally.
+        """
+        if not self.pending:
+            return 0
+        started = time.perf_counter()
+        written = 0
+        for task in list(self._pending):
+            p = self._pending[task]
+            try:
+                col = self._collection(task)
+                for ids in _chunks(sorted(p.deletes), self.max_batch):
+                    col.delete(ids=ids)
+                    self.write_calls += 1
+                    p.deletes.difference_update(ids)
+                    written += len(ids)
+                for ids in _chunks(list(p.upserts), self.max_batch):
+                    rows = [p.upserts[i] for i in ids]
+                    col.upsert(ids=ids, embeddings=np.stack([r[0] for r in rows]),
+                               documents=[r[1] for r in rows], metadatas=[r[2] for r in rows])
+                    self.write_calls += 1
+                    for i in ids:
+                        del p.upserts[i]
+                    written += len(ids)
+                for ids in _chunks(list(p.updates), self.max_batch):
+                    col.update(ids=ids, metadatas=[p.updates[i] for i in ids])
+                    self.write_calls += 1
+                    for i in ids:
+                        del p.updates[i]
+                    written += len(ids)
+            except Exception as exc:
+                self._failed(f"flush of task {task!r}", exc)
+                break
+            else:
+                del self._pending[task]
+        else:
+            self._succeeded()
+        self.written += written
+        self.flushes += 1
+        elapsed = time.perf_counter() - started
+        self.flush_seconds += elapsed
+        if written:
+            log.debug("cache store flushed %d operations in %.3f s", written, elapsed)
+        return written
+
+    def close(self) -> None:
+        """Flush and release the client (pending writes that still fail are logged as lost)."""
+        self.flush()
+        if self.pending:
+            log.error("cache store %s closed with %d unwritten operations", self.description, self.pending)
+        client, self._client = self._client, None
+        self._collections.clear()
+        if client is not None:
+            try:
+                client.close()
+            except Exception as exc:
+                log.debug("closing the chroma client failed: %s", exc)
+
+    def stats(self) -> dict[str, Any]:
+        """Health and write counters for the dashboard."""
+        return {
+            "backend": self.description,
+            "healthy": self.healthy,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "pending": self.pending,
+            "written": self.written,
+            "write_calls": self.write_calls,
+            "flushes": self.flushes,
+            "flush_seconds": round(self.flush_seconds, 4),
+            "dropped": self.dropped,
+        }
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
