@@ -1,0 +1,420 @@
+"""Log parsing: turn one raw log line into its template, with `<*>` for every variable part.
+
+The interesting part is `parse_template`, which turns a real, messy LLM completion into a template,
+using the log line itself as evidence (never the reference). General rules about completions and log
+templates, nothing keyed to a data set:
+
+1. **Candidates.** The completion is cut into candidate answers: each line, with list markers, labels
+   ("Template:", "The template is:"), surrounding quotes/backticks and a dangling closing quote removed,
+   and the quoted parts of sentences such as ``The template of '…' is '…'``; code fences are skipped.
+2. **Placeholders.** In each candidate, `{name}`, `{}`, `${name}`, `$name`, `<name>`, `[name]`,
+   `%s`/`%d` and `<*>` (with variants) become wildcards, unless the same text occurs verbatim in the
+   line (then it is literal text, e.g. ``IOThunderboltSwitch<0>``).
+3. **Choice.** The first candidate that matches the whole line wins: answers come first in a completion,
+   and later lines are usually explanations or invented examples for other logs, which do not match.
+4. **Repair.** When no candidate matches, the candidate that agrees best with the line is aligned to it
+   token by token: text the model dropped is copied from the line, text the line does not have is
+   removed, wildcards keep covering what they were aligned with.
+5. **Evidence from the line.** What a wildcard covers in the line decides what it becomes: the
+   placeholder's own name (``{blockMap}`` over ``blockMap``) stays text; separators and dot leaders
+   at its ends (``lr{x}`` over ``lr:0x1f``), brackets it does not balance (``{n}`` over ``2057)``),
+   brackets/quotes around the whole value, the key of a ``key=value`` and text without a letter or
+   digit (``****``) stay text; digit-free phrases and code identifiers
+   (CamelCase, snake_case, ``Class::method``) stay text; a wildcard over several tokens that include
+   plain words (the model stopped early: ``Found child {id}`` over ``Found child 5 in slot 9``) is
+   re-derived token by token; wildcards over one timestamp merge into one.
+6. **Fallback.** When no candidate agrees enough with the line to be repaired, a rule-based template
+   of the line itself is used (`templates.mask_variables`).
+7. **Canonical form.** `templates.canonicalize` applies the usual Loghub conventions (the LILAC/LogPPT
+   post-processing: numbers and IDs left in the text become `<*>`, ``task_<*>`` becomes `<*>`, adjacent
+   or ``:``/``.``-joined wildcards merge into one).
+
+The verifier accepts a template only when it matches its own line and is not all wildcards; the scorer
+is exact match with the reference after whitespace normalisation.
+
+Measured on the loghub-dev trace with ``bench/reparse_loghub.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import NamedTuple
+
+from engine.jobs import Job, Verdict
+from engine.tasks.templates import (
+    TIMESTAMP,
+    WILDCARD,
+    canonicalize,
+    is_all_wildcards,
+    mask_variables,
+    match_literals,
+    match_spans,
+    normalize_ws,
+    template_matches,
+)
+
+SYSTEM_PROMPT = (
+    "You are a log parser. Given one log line, you return its template: the line with every variable "
+    "part (numbers, IDs, IP addresses, paths, user names, durations, ...) replaced by <*>, and all "
+    "constant text kept exactly as it is."
+)
+USER_PROMPT = (
+    "Log line:\n{line}\n\n"
+    "Reply with the template only, on one line, without quotes or explanation."
+)
+
+
+class _Var(NamedTuple):
+    """A placeholder of a candidate template: its name and the text it was written as."""
+
+    name: str
+    text: str
+
+
+_SENTINEL = "\x00"
+
+# Placeholders LLMs write for variables. Order matters: `<*>` before `<name>`.
+_PLACEHOLDER = re.compile(
+    r"<\*>|<\s*\*+\s*>|\[\*\]"            # <*> and its variants
+    r"|\{\{[^{}\n]{0,60}\}\}"          # {{name}}
+    r"|\$?\{[^{}\n]{0,60}\}"           # {name}, {}, ${name}
+    r"|<[A-Za-z_][\w .:/-]{0,40}>"     # <name>
+    r"|\[[A-Za-z_][\w .-]{0,40}\]"     # [name]
+    r"|%(?:l{0,2}[sdifuxXp]|\.\d+f)"   # printf conversions
+    r"|\$[A-Za-z_]\w*"                # $name
+)
+
+_LIST_MARKER = re.compile(r"^(?:[-*•>]+|\d{1,2}[.)])\s+")
+_LABEL = re.compile(
+    r"^(?:(?:the|a|log|event|output|final|parsed|resulting|corresponding)\s+)*"
+    r"(?:template|output|answer|result|log template)"
+    r"(?:\s+(?:is|would be|for (?:the|this) (?:log|line|message)[^:]*))?\s*[:=-]\s*",
+    re.IGNORECASE,
+)
+_QUOTES = "'\"`"
+_QUOTED = re.compile(r"'([^'\n]+)'|\"([^\"\n]+)\"|`([^`\n]+)`")
+
+
+def _unquoted(text: str) -> list[str]:
+    """`text` without the quotes/backticks around it; also without a dangling closing quote (completions
+    of prompts ending in ``is '`` close the quote after the answer), both readings when ambiguous."""
+    text = text.strip()
+    while len(text) >= 2 and text[0] in _QUOTES and text[-1] == text[0]:
+        text = text[1:-1].strip()
+    if text and text[0] in _QUOTES and text.count(text[0]) % 2 == 1:
+        text = text[1:].lstrip()
+    if text and text[-1] in _QUOTES:
+        if text.count(text[-1]) % 2 == 1:
+            return [text[:-1].rstrip()]
+        return [text, text[:-1].rstrip()]  # `isn't … done.'`: the quote may close the answer
+    return [text]
+
+
+def extract_candidates(raw: str) -> list[str]:
+    """Candidate answers in a completion, in the order they should be tried (duplicates removed)."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(candidate: str) -> None:
+        candidate = candidate.strip()
+        if candidate and candidate not in seen:
+            seen.add(candidate)
+            out.append(candidate)
+
+    lines = [ln for ln in text.split("\n") if ln.strip() and not ln.strip().startswith("```")]
+    for ln in lines:
+        stripped = _LIST_MARKER.sub("", ln.strip())
+        for variant in _unquoted(_LABEL.sub("", stripped)) + _unquoted(stripped) + [ln]:
+            add(variant)
+        for m in _QUOTED.finditer(ln):
+            add(next(g for g in m.groups() if g is not None))
+    return out
+
+
+def _to_parts(candidate: str, line: str) -> list[str | _Var]:
+    """Split a candidate into literal text and placeholders (placeholders found verbatim in the line are text)."""
+    parts: list[str | _Var] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(candidate):
+        token = m.group(0)
+        if token != WILDCARD and token in line:
+            continue
+        if m.start() > pos:
+            parts.append(candidate[pos:m.start()])
+        name = token.strip("{}$<>[]%")
+        parts.append(_Var(name, token))
+        pos = m.end()
+    if pos < len(candidate):
+        parts.append(candidate[pos:])
+    return parts
+
+
+def _pieces(parts: list[str | _Var]) -> tuple[list[str], list[_Var]]:
+    """Whitespace-normalised literal pieces between the variables (adjacent variables merged)."""
+    flat = "".join(p if isinstance(p, str) else _SENTINEL for p in parts)
+    variables = [p for p in parts if isinstance(p, _Var)]
+    merged_vars: list[_Var] = []
+    pieces = normalize_ws(flat).split(_SENTINEL)
+    # merge adjacent variables: an empty inner piece means two wildcards side by side
+    out_pieces = [pieces[0]]
+    for var, piece in zip(variables, pieces[1:], strict=True):
+        if out_pieces[-1] == "" and len(out_pieces) > 1:
+            out_pieces[-1] = piece
+            merged_vars[-1] = _Var("", merged_vars[-1].text + var.text)
+            continue
+        merged_vars.append(var)
+        out_pieces.append(piece)
+    return out_pieces, merged_vars
+
+
+_SEPARATORS = ":=,; "
+_PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">", "'": "'", '"': '"'}
+_CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
+_PLAIN_WORD = re.compile(r"[A-Za-z][a-z]+|[a-z]{2,}|[A-Z]{2,}")
+_MONTH_DAY = re.compile(
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?"
+    r"|thu(?:rs(?:day)?)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?", re.IGNORECASE)
+_PUNCT = "()[]{}<>,;:.'\"!?"
+_KEY_VALUE = re.compile(r"([A-Za-z_][\w.-]*=)(.+)")
+_CODE_IDENTIFIER = re.compile(r"[A-Za-z_][\w:.]*")
+_CODE_SHAPE = re.compile(r"[a-z][A-Z]|_")
+
+
+def _is_constant_text(text: str) -> bool:
+    """Digit-free text that reads as part of the log statement rather than a value: a phrase of several
+    words, or a code identifier (CamelCase, snake_case, `Class::method`). Single plain words (`admin`,
+    `tsc`) stay variables: user and host names look like that."""
+    if any(c.isdigit() for c in text):
+        return False
+    if " " in text:
+        return True
+    return bool(_CODE_IDENTIFIER.fullmatch(text)) and bool(_CODE_SHAPE.search(text))
+
+
+def _fill(covered: str, var: _Var | None) -> str:
+    """What stands in the template for the line text `covered` that a placeholder was aligned with."""
+    if var is not None and var.name:
+        key = covered.strip(_SEPARATORS + ".").casefold()
+        if key in (var.name.strip().casefold(), var.text.casefold()):
+            return covered  # the "placeholder" names the very text the line has there
+    # a value does not include the separators around it (`lr{x}` over `lr:0x1f` is `lr:<*>`), nor a
+    # bracket it does not open or close itself (`{n}` over `2057)` is `<*>)`)
+    lead, core, trail = "", covered, ""
+    while True:
+        stripped = core.lstrip(_SEPARATORS + ".").rstrip(_SEPARATORS)
+        lead += core[:len(core) - len(core.lstrip(_SEPARATORS + "."))]
+        trail = core[len(core.rstrip(_SEPARATORS)):] + trail
+        core = stripped
+        if len(core) > 1 and core[-1] in _CLOSERS and core.count(core[-1]) > core.count(_CLOSERS[core[-1]]):
+            core, trail = core[:-1], core[-1] + trail
+        elif len(core) > 1 and core[0] in _PAIRS and core.count(core[0]) > core.count(_PAIRS[core[0]]) \
+                and _PAIRS[core[0]] != core[0]:
+            lead, core = lead + core[0], core[1:]
+        else:
+            break
+    if not core:
+        return covered if not any(c.isalnum() for c in covered) else WILDCARD
+    return lead + _fill_value(core) + trail
+
+
+def _fill_value(core: str) -> str:
+    """What stands in the template for a value-like stretch of the line (separators already removed)."""
+    if not any(c.isalnum() for c in core):
+        return core  # a value has at least one letter or digit: `****`, `-`, `.` are message text
+    # brackets or quotes around the whole value belong to the message (`[{id}]` written as `{id}`)
+    if len(core) > 2 and _PAIRS.get(core[0]) == core[-1] and core[-1] not in core[1:-1]:
+        inner = core[1:-1]
+        body = inner.strip()
+        if not body:
+            return core
+        lead, trail = inner[:len(inner) - len(inner.lstrip())], inner[len(inner.rstrip()):]
+        return core[0] + lead + _fill_value(body) + trail + core[-1]
+    if _is_constant_text(core):
+        return core
+    if " " in core:
+        if TIMESTAMP.fullmatch(core):
+            return WILDCARD
+        tokens = core.split(" ")
+        if any(_PLAIN_WORD.fullmatch(t.strip(_PUNCT)) and not _MONTH_DAY.fullmatch(t.strip(_PUNCT)) for t in tokens):
+            # one placeholder over several tokens, some of them plain words: the model stopped early or
+            # lumped message text into a variable; keep the words, mask the values
+            return mask_variables(core)
+        return " ".join(_fill(t, None) for t in tokens)
+    key_value = _KEY_VALUE.fullmatch(core)
+    if key_value:
+        return key_value.group(1) + _fill_value(key_value.group(2))  # in `key=value` the key is text
+    return WILDCARD
+
+
+def _match(parts: list[str | _Var], line: str) -> str | None:
+    """The template a candidate gives for `line` if it matches it (placeholders refined), else None."""
+    pieces, variables = _pieces(parts)
+    spans = match_literals(pieces, line)
+    if spans is None:
+        return None
+    out = [pieces[0]]
+    for var, (start, end), piece in zip(variables, spans, pieces[1:], strict=True):
+        out.append(_fill(line[start:end], var))
+        out.append(piece)
+    return "".join(out)
+
+
+_MAX_REPAIRS = 12  # candidates considered for repair (bounds the time spent on rambling completions)
+_TOKEN = re.compile(r"\x00|\w+|\s+|[^\w\s]")
+
+
+def _repair(parts: list[str | _Var], line: str) -> tuple[str, float]:
+    """Align a non-matching candidate with `line` token by token; return the repaired template and how
+    much of the line the candidate accounted for (0..1)."""
+    pieces, variables = _pieces(parts)
+    flat = _SENTINEL.join(pieces)
+    t_tokens = _TOKEN.findall(flat)
+    l_tokens = _TOKEN.findall(line)
+    matcher = difflib.SequenceMatcher(None, t_tokens, l_tokens, autojunk=False)
+    out: list[str] = []
+    agreed = 0
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        line_text = "".join(l_tokens[j1:j2])
+        if op == "equal":
+            out.append(line_text)
+            agreed += len(line_text.strip())
+        elif op == "replace" and _SENTINEL in t_tokens[i1:i2]:
+            out.append(_fill(line_text, None))
+            agreed += len(line_text.strip())
+        elif op in ("replace", "insert"):
+            out.append(line_text)
+        # delete: text the line does not have is dropped
+    total = max(1, len(line.replace(" ", "")))
+    return "".join(out), agreed / total
+
+
+def _merge_timestamps(template: str, line: str) -> str:
+    """Make each timestamp of the line that wildcards already touch one `<*>` (`at {date} {time}`
+    over `at Sat Jul  9 22:53:22 2005` is `at <*>`)."""
+    regions = [m.span() for m in TIMESTAMP.finditer(line)]
+    spans = match_spans(template, line) if regions else None
+    if not spans:
+        return template
+    segments: list[tuple[int, int, bool]] = []  # (start, end, is_wildcard) covering the whole line
+    pos = 0
+    for start, end in spans:
+        if start > pos:
+            segments.append((pos, start, False))
+        segments.append((start, end, True))
+        pos = end
+    if pos < len(line):
+        segments.append((pos, len(line), False))
+    for r_start, r_end in regions:
+        inside = [seg for seg in segments if seg[0] < r_end and seg[1] > r_start]
+        if not any(wild for _, _, wild in inside):
+            continue
+        first, last = inside[0], inside[-1]
+        merged: list[tuple[int, int, bool]] = []
+        if not first[2] and first[0] < r_start:
+            merged.append((first[0], r_start, False))
+        merged.append((min(r_start, first[0]) if first[2] else r_start,
+                       max(r_end, last[1]) if last[2] else r_end, True))
+        if not last[2] and last[1] > r_end:
+            merged.append((r_end, last[1], False))
+        k = segments.index(first)
+        segments[k:k + len(inside)] = merged
+    return "".join(WILDCARD if wild else line[a:b] for a, b, wild in segments)
+
+
+class ParsedTemplate(NamedTuple):
+    """A parsed template and how it was obtained: `match` (a candidate matched the line as written),
+    `repair` (a candidate was aligned to the line) or `fallback` (rule-based template of the line)."""
+
+    template: str
+    source: str
+
+
+def _finish(template: str, line: str) -> str:
+    """Canonical form of a template that matches `line` (kept as is if canonical form would not match)."""
+    canonical = canonicalize(_merge_timestamps(template, line))
+    return canonical if template_matches(canonical, line) else normalize_ws(template)
+
+
+def parse_template_detailed(raw: str, line: str, *, repair: bool = True, fallback: bool = True,
+                            min_agreement: float = 0.5) -> ParsedTemplate:
+    """Extract the template for log `line` from a raw completion `raw` (see the module docstring).
+
+    `repair` allows aligning a non-matching candidate to the line; `fallback` allows the rule-based
+    template of the line when nothing usable is left. With both off, an unusable completion yields its
+    first candidate as written (source `unmatched`), which the verifier then rejects. `min_agreement` is
+    the share of the line a non-matching candidate must account for to be repaired.
+    """
+    line = normalize_ws(line.replace(_SENTINEL, " "))
+    candidates = extract_candidates(raw.replace(_SENTINEL, " "))
+    parsed = [_to_parts(c, line) for c in candidates]
+    for parts in parsed:
+        template = _match(parts, line)
+        if template is not None:
+            template = _finish(template, line)
+            if not is_all_wildcards(template):
+                return ParsedTemplate(template, "match")
+    if repair:
+        best, best_score = "", -1.0
+        for parts in parsed[:_MAX_REPAIRS]:
+            repaired, agreement = _repair(parts, line)
+            if agreement > best_score:
+                best, best_score = repaired, agreement
+        if best_score >= min_agreement and template_matches(best, line):
+            template = _finish(best, line)
+            if not is_all_wildcards(template):
+                return ParsedTemplate(template, "repair")
+    if fallback:
+        return ParsedTemplate(mask_variables(line), "fallback")
+    first = "".join(p if isinstance(p, str) else WILDCARD for p in parsed[0]) if parsed else ""
+    return ParsedTemplate(canonicalize(first), "unmatched")
+
+
+def parse_template(raw: str, line: str, *, repair: bool = True, fallback: bool = True) -> str:
+    """The template for log `line` in the raw completion `raw` (see `parse_template_detailed`)."""
+    return parse_template_detailed(raw, line, repair=repair, fallback=fallback).template
+
+
+class LogParsingTask:
+    """The `log_parsing` task: one log line in, its `<*>` template out.
+
+    `repair` and `fallback` are passed to `parse_template`. With the fallback on (default), every
+    completion yields a template that matches its line, so the verifier only rejects what other sources
+    (a cache, a user) produce; turn it off to let the verifier reject unusable completions (and escalate).
+    """
+
+    name = "log_parsing"
+
+    def __init__(self, *, repair: bool = True, fallback: bool = True):
+        self.repair = repair
+        self.fallback = fallback
+
+    def prompt(self, job: Job) -> list[tuple[str, str]]:
+        """System + user messages asking for the template of `job.text` only."""
+        return [("system", SYSTEM_PROMPT), ("user", USER_PROMPT.format(line=job.text.strip()))]
+
+    def parse(self, raw: str, job: Job) -> str:
+        """The template in a raw completion, checked and repaired against the job's line."""
+        return parse_template(raw, job.text, repair=self.repair, fallback=self.fallback)
+
+    def verify(self, job: Job, output: str) -> Verdict:
+        """Accept a template that matches its own line and is not all wildcards."""
+        if not output.strip():
+            return Verdict(False, "empty template")
+        if is_all_wildcards(output):
+            return Verdict(False, "template is all wildcards")
+        if not template_matches(output, job.text):
+            return Verdict(False, "template does not match the log line")
+        return Verdict(True, "template matches the log line")
+
+    def score(self, job: Job, output: str) -> float | None:
+        """1.0 when the template equals the reference after whitespace normalisation, else 0.0."""
+        if job.reference is None:
+            return None
+        return 1.0 if normalize_ws(output) == normalize_ws(job.reference) else 0.0
+
+    def cache_key(self, job: Job) -> str:
+        """The whitespace-normalised log line."""
+        return normalize_ws(job.text)
