@@ -90,6 +90,18 @@ class EventLog:
         row = self.db.execute("SELECT seq, state FROM checkpoints WHERE run_id=?", (run_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
+    def discard_after(self, run_id: str, seq: int) -> None:
+        """Forget the run's steps and decisions after `seq` (they will be recomputed from the checkpoint)."""
+        with self._tx():
+            self.db.execute("DELETE FROM steps WHERE run_id=? AND seq>?", (run_id, seq))
+            self.db.execute("DELETE FROM decisions WHERE run_id=? AND seq>?", (run_id, seq))
+            if seq < 0:
+                self.db.execute("DELETE FROM checkpoints WHERE run_id=?", (run_id,))
+
+    def decisions(self, run_id: str) -> list[dict]:
+        return [json.loads(r[0]) for r in
+                self.db.execute("SELECT body FROM decisions WHERE run_id=? ORDER BY seq", (run_id,))]
+
     def steps(self, run_id: str) -> list[dict]:
         return [json.loads(r[0]) for r in
                 self.db.execute("SELECT record FROM steps WHERE run_id=? ORDER BY seq", (run_id,))]

@@ -153,10 +153,8 @@ class Engine:
                                         predictions[chosen].p_success, completion.cost_usd, completion.latency_s,
                                         float(completion.input_tokens or _input_tokens(job)),
                                         completion.output_tokens))
-                if verdict.ok is not False:
-                    break
             with self._lock:
-                chosen = self.scheduler.next_model(decision, attempts, ledger)
+                chosen = self.scheduler.next_model(job, decision, attempts, ledger)
         with self._lock:
             final = self.scheduler.final_attempt(attempts)
             # A failed call teaches the predictors too (verdict False), so a failing model loses traffic.

@@ -427,6 +427,32 @@ class CacheManager:
         """Number of live entries (of one task, or in all)."""
         return len(self._entries) if task is None else self._per_task.get(task, 0)
 
+    # -- checkpoints -----------------------------------------------------------------------------
+    def memory_state(self) -> bytes:
+        """The in-memory state (indexes, entries, thresholds, counters) without the store, as bytes."""
+        import pickle
+        with self._lock:
+            state = {k: v for k, v in self.__dict__.items() if k not in ("store_backend", "_lock")}
+            return pickle.dumps(state)
+
+    def restore_memory_state(self, blob: bytes) -> None:
+        """Replace the in-memory state with a checkpoint's and make the store say the same: entries the
+        store gained after the checkpoint are deleted, the checkpoint's entries are written again."""
+        import pickle
+        with self._lock:
+            self.__dict__.update(pickle.loads(blob))
+            store = self.store_backend
+            if store is None:
+                return
+            keep = set(self._entries) | set(self._tombstones)
+            for task in store.tasks():
+                for entry in store.load_all(task):
+                    if entry.entry_id not in keep:
+                        store.delete(task, entry.entry_id)
+            for entry in self._entries.values():
+                store.put(entry)
+            store.flush()
+
     def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The valid entries as plain dicts (most recently used first), for the dashboard."""
         with self._lock:

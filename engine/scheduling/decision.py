@@ -5,8 +5,11 @@ utility_j = p_j − λ · cost_j / c_ref − μ · latency_j / l_ref
 Costs and latencies are divided by the most expensive (slowest) candidate's, so λ and μ are
 dimensionless — "how much success probability is worth going from the dearest model to a free one" —
 and one setting works across traces whose prices differ by orders of magnitude. Exploration is Thompson
-sampling: `p_j` is drawn from the predictor's posterior (mean, std) when a random generator is given, so
-models with little evidence get tried and exploration fades as evidence accumulates.
+sampling: when a random generator is given, `p_j` is drawn from a Beta distribution with the predicted mean
+and the spread of a posterior over `n_obs + 2` observations, where `n_obs` is the model's evidence on this
+task and dataset. So a model with little evidence gets tried, and exploration fades like 1/sqrt(n) as
+evidence accumulates. The spread is deliberately not the per-job std, which also holds irreducible per-job
+noise that trying the model again would not reduce.
 """
 
 from __future__ import annotations
@@ -61,9 +64,15 @@ def _beta_sample(rng: random.Random, mean: float, std: float) -> float:
     return rng.betavariate(max(mean * k, 1e-3), max((1 - mean) * k, 1e-3))
 
 
+def explore_std(mean: float, n_obs: int) -> float:
+    """The exploration spread of a model with `n_obs` observations on this task and dataset."""
+    mean = min(max(mean, 0.01), 0.99)
+    return math.sqrt(mean * (1 - mean) / (max(0, n_obs) + 2))
+
+
 def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency_weight: float = 0.0,
            remaining_usd: float = math.inf, rng: random.Random | None = None,
-           reserve_factor: float = 1.0) -> Decision:
+           reserve_factor: float = 1.0, explore_scale: float = 1.0) -> Decision:
     """Choose the model with the best (sampled) utility among those whose predicted cost fits the budget.
 
     `reserve_factor` inflates predicted costs for the affordability check (a safety margin)."""
@@ -74,7 +83,8 @@ def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency
     rows = []
     for name in sorted(predictions):
         p = predictions[name]
-        sampled = _beta_sample(rng, p.p_success, p.p_std) if rng is not None else p.p_success
+        sampled = (_beta_sample(rng, p.p_success, explore_scale * explore_std(p.p_success, p.n_obs))
+                   if rng is not None else p.p_success)
         penalty = cost_weight * p.cost_usd / c_ref + latency_weight * p.latency_s / l_ref
         rows.append(Row(name, p.p_success, p.p_std, p.cost_usd, p.latency_s, p.p_success - penalty,
                         sampled - penalty, p.cost_usd * reserve_factor <= remaining_usd))

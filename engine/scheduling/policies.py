@@ -27,6 +27,14 @@ class _Rejected:
 TRUNCATED = _Rejected()
 
 
+def follow_up(attempts: list[Attempt]) -> str:
+    """What happened after the first call, in words."""
+    rejected = [a.model for a in attempts[:-1] if a.verdict.ok is False]
+    if rejected:
+        return f"verifier rejected {', '.join(rejected)}: escalated to {attempts[-1].model}"
+    return f"second opinion from {', '.join(a.model for a in attempts[1:])} (answers compared, majority kept)"
+
+
 def open_cache(options: ReplayOptions):
     """The replay's cache: ChromaDB under the workspace when one is given, else in memory only."""
     from engine.cache import CacheManager
@@ -76,12 +84,11 @@ class SchedulerPolicy:
             attempts.append(Attempt(chosen, result.output, verdict, result.score, predictions[chosen].p_success,
                                     result.cost_usd, result.latency_s, result.input_tokens,
                                     result.output_tokens or None))
-            chosen = core.next_model(decision, attempts, env.ledger) if verdict.ok is False else None
+            chosen = core.next_model(job, decision, attempts, env.ledger)
         final = core.final_attempt(attempts)
         drift = core.feedback(Feedback(i, job, key, tuple(attempts)))
         core.after_job(env.ledger)
-        reason = decision.reason if len(attempts) == 1 else (
-            f"{decision.reason}; verifier rejected {', '.join(a.model for a in attempts[:-1])}, escalated")
+        reason = decision.reason if len(attempts) == 1 else f"{decision.reason}; {follow_up(attempts)}"
         self.decisions.append({"seq": i, "job_id": job.job_id, "chosen": decision.chosen, "final": final.model,
                                "reason": reason, "lambda": round(decision.cost_weight, 5),
                                "explored": decision.reason.startswith("exploring"),
@@ -104,6 +111,22 @@ class SchedulerPolicy:
                               reason="budget nearly exhausted: cheapest model", models_tried=(cheapest,))
         return StepRecord(i, job.job_id, job.task, job.dataset, "refused", None, score=0.0,
                           reason=f"budget exhausted ({behaviour}): job not answered")
+
+    # -- checkpoints (resumable replays) -------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        import pickle
+        cache = self.core.cache
+        return pickle.dumps({"core": self.core.snapshot(), "decisions_n": len(self.decisions),
+                             "cache": cache.memory_state() if cache is not None else None,
+                             "frozen": not self.core.updates.learn})
+
+    def restore(self, blob: bytes, decisions: list[dict]) -> None:
+        import pickle
+        state = pickle.loads(blob)
+        self.core.restore(state["core"])
+        if state["cache"] is not None and self.core.cache is not None:
+            self.core.cache.restore_memory_state(state["cache"])
+        self.decisions = decisions[:state["decisions_n"]]
 
     def finish(self) -> dict:
         core = self.core

@@ -32,7 +32,12 @@ class SchedulerConfig:
     freeze_after: float | None = None   # fraction of jobs after which predictors stop learning
     pacing: bool = True
     explore: bool = True
+    explore_scale: float = 1.0       # multiplies the Thompson spread (see `decision.explore_std`)
     models: tuple[str, ...] | None = None   # restrict the candidate set
+    # Label-free second opinion for tasks whose answers compare by equality: below this predicted success
+    # another model is asked; if the two disagree, the strongest affordable model breaks the tie.
+    agreement_tasks: tuple[str, ...] = ("multiple_choice", "text_classification")
+    agree_below: float = 0.97
 
     @classmethod
     def from_params(cls, params: dict, **overrides) -> SchedulerConfig:
@@ -42,6 +47,10 @@ class SchedulerConfig:
         if known.get("models") is not None:
             known["models"] = tuple(known["models"])
         return cls(**{**known, **overrides})
+
+
+def _norm(answer: str) -> str:
+    return " ".join(answer.split()).casefold()
 
 
 class Scheduler:
@@ -77,22 +86,44 @@ class Scheduler:
 
     def decide(self, predictions: dict[str, Prediction], ledger: BudgetLedger) -> Decision:
         return decide(predictions, cost_weight=self.pacer.lam, latency_weight=self.config.latency_weight,
-                      remaining_usd=ledger.remaining_usd, rng=self.rng if self.config.explore else None)
+                      remaining_usd=ledger.remaining_usd, rng=self.rng if self.config.explore else None, explore_scale=self.config.explore_scale)
 
-    def next_model(self, decision: Decision, attempts: list[Attempt], ledger: BudgetLedger) -> str | None:
-        """The escalation target after a verifier rejection: the next-best affordable untried model."""
+    def next_model(self, job: Job, decision: Decision, attempts: list[Attempt],
+                   ledger: BudgetLedger) -> str | None:
+        """Who to call next for this job, using run-time information only (never the reference).
+
+        * the verifier rejected the last answer → the next-best affordable untried model (escalation);
+        * an answer of a closed-answer task whose predicted success is below `agree_below` → a second
+          opinion from the next-best model; if the two disagree → the strongest affordable model.
+        """
         if len(attempts) >= self.config.max_attempts:
             return None
-        for row in decision.ranked(exclude=[a.model for a in attempts]):
-            if row.cost_usd <= ledger.remaining_usd:
-                return row.model
+        tried = [a.model for a in attempts]
+        affordable = [r for r in decision.ranked(exclude=tried) if r.cost_usd <= ledger.remaining_usd]
+        if not affordable:
+            return None
+        if attempts[-1].verdict.ok is False:
+            return affordable[0].model
+        if job.task not in self.config.agreement_tasks:
+            return None
+        if len(attempts) == 1 and attempts[0].predicted_p < self.config.agree_below:
+            return affordable[0].model
+        answers = {_norm(a.output) for a in attempts if a.verdict.ok is not False}
+        if len(attempts) == 2 and len(answers) > 1:
+            return max(affordable, key=lambda r: (r.p_success, -r.cost_usd)).model
         return None
 
     @staticmethod
     def final_attempt(attempts: list[Attempt]) -> Attempt:
-        """The answer to return: the last verified one, else the one predicted best."""
-        return next((a for a in reversed(attempts) if a.verdict.ok), None) or max(
-            attempts, key=lambda a: (a.predicted_p, -a.cost_usd))
+        """The answer to return: the majority of the accepted answers (ties: the model predicted best),
+        else the one predicted best."""
+        accepted = [a for a in attempts if a.verdict.ok is not False]
+        if not accepted:
+            return max(attempts, key=lambda a: (a.predicted_p, -a.cost_usd))
+        votes: dict[str, int] = {}
+        for a in accepted:
+            votes[_norm(a.output)] = votes.get(_norm(a.output), 0) + 1
+        return max(accepted, key=lambda a: (votes[_norm(a.output)], a.predicted_p, -a.cost_usd))
 
     def feedback(self, fb: Feedback) -> list:
         """Apply one feedback event; returns drift events."""

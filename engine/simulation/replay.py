@@ -6,8 +6,13 @@ between them); `replay` runs one to the end.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import pickle
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from engine.catalog import Catalog
 from engine.errors import SettingsError
@@ -19,6 +24,8 @@ from engine.simulation.records import RunResult, StepRecord
 from engine.traces.model import Trace
 
 FEEDBACK_MODES = ("reference", "verifier", "none")
+CHECKPOINT_EVERY = 500
+log = logging.getLogger(__name__)
 
 
 class ReplaySession:
@@ -39,6 +46,9 @@ class ReplaySession:
         self.records: list[StepRecord] = []
         self.wall_s = 0.0
         self._extras: dict | None = None
+        self.events = None
+        if options.workspace:
+            self._open_workspace(trace, policy, options)
 
     @property
     def total(self) -> int:
@@ -59,8 +69,49 @@ class ReplaySession:
             record.engine_us = (time.perf_counter() - t0) * 1e6
             self.ledger.jobs_seen = i + 1
             self.records.append(record)
+            if self.events is not None and (i + 1) % CHECKPOINT_EVERY == 0:
+                self._checkpoint()
+        if self.events is not None and self.done and self._saved < len(self.records):
+            self._checkpoint()
         self.wall_s += time.perf_counter() - t_start
         return self.records[start:stop]
+
+    # -- resumable runs ----------------------------------------------------------------------------------
+    def _open_workspace(self, trace: Trace, policy: str, options: ReplayOptions) -> None:
+        from engine.eventlog import EventLog
+        key = json.dumps({"trace": str(trace.path), "policy": policy, "budget": options.budget_usd,
+                          "seed": options.seed, "feedback": options.feedback, "exhausted": options.exhausted,
+                          "params": options.policy_params}, sort_keys=True, default=str)
+        self.run_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.events = EventLog(Path(options.workspace) / "events.sqlite")
+        self.events.start_run(self.run_id, "replay", str(trace.path), policy, json.loads(key))
+        self._saved = 0
+        checkpoint = self.events.last_checkpoint(self.run_id)
+        if checkpoint is None or not hasattr(self.runner, "restore"):
+            self.events.discard_after(self.run_id, -1)
+            return
+        seq, blob = checkpoint
+        self.events.discard_after(self.run_id, seq)     # steps after the checkpoint are redone, not repeated
+        state = pickle.loads(blob)
+        self.runner.restore(state["runner"], self.events.decisions(self.run_id))
+        self.ledger.spent_usd, self.ledger.jobs_seen = state["spent"], state["jobs_seen"]
+        self.records = [StepRecord(**{**r, "models_tried": tuple(r["models_tried"])})
+                        for r in self.events.steps(self.run_id)]
+        self._saved = len(self.records)
+        log.info("resumed run %s at job %d", self.run_id, len(self.records))
+
+    def _checkpoint(self) -> None:
+        new = self.records[self._saved:]
+        runner_state = self.runner.snapshot() if hasattr(self.runner, "snapshot") else b""
+        state = pickle.dumps({"runner": runner_state, "spent": self.ledger.spent_usd,
+                              "jobs_seen": self.ledger.jobs_seen})
+        decisions = [d for d in getattr(self.runner, "decisions", []) if d["seq"] >= self._saved]
+        self.events.checkpoint(self.run_id, len(self.records) - 1,
+                               [{k: getattr(r, k) for k in StepRecord.__slots__} for r in new],
+                               decisions, [], state)
+        if getattr(self.runner, "core", None) is not None and self.runner.core.cache is not None:
+            self.runner.core.cache.flush()
+        self._saved = len(self.records)
 
     def extras(self) -> dict:
         """Artefacts of the policy (decision tables, drift events, …); final once the session is done."""

@@ -10,8 +10,8 @@ from engine.scheduling.decision import decide
 from engine.scheduling.pacing import Pacer
 
 
-def pred(p, cost, std=0.01, lat=1.0):
-    return Prediction(p_success=p, p_std=std, output_tokens=10.0, cost_usd=cost, latency_s=lat, n_obs=100)
+def pred(p, cost, std=0.01, lat=1.0, n_obs=1000):
+    return Prediction(p_success=p, p_std=std, output_tokens=10.0, cost_usd=cost, latency_s=lat, n_obs=n_obs)
 
 
 @pytest.mark.parametrize("total, per_1k, n, expected", [
@@ -76,7 +76,7 @@ def test_decide_respects_remaining_budget():
 
 
 def test_thompson_sampling_explores_uncertain_models_and_is_seeded():
-    preds = {"known": pred(0.6, 0.001, std=0.01), "new": pred(0.5, 0.001, std=0.28)}
+    preds = {"known": pred(0.6, 0.001, n_obs=2000), "new": pred(0.5, 0.001, n_obs=0)}
     picks = [decide(preds, cost_weight=0.0, rng=random.Random(s)).chosen for s in range(200)]
     share = picks.count("new") / len(picks)
     assert 0.15 < share < 0.6
