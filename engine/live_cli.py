@@ -1,13 +1,39 @@
-"""Live commands of `sls`: models, ask, run, feedback."""
+"""Live commands of `sls`: models, ask, run, feedback.
+
+Live calls use the client defaults (`engine.clients.settings`); two environment variables override them
+for `ask`, `run` and `feedback` (tests and slow or flaky networks): `SLS_CLIENT_TIMEOUT_S` (seconds per
+request, default 60) and `SLS_RETRY_BASE_DELAY_S` (first backoff before a retry, default 0.5; it doubles
+per retry, and a server's `retry-after` still wins).
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.errors import ClientError, EngineError, SettingsError
+
+CLIENT_ENV = {"SLS_CLIENT_TIMEOUT_S": "timeout_s", "SLS_RETRY_BASE_DELAY_S": "base_delay_s"}
+
+
+def _client_options() -> dict:
+    """`ClientSettings` fields from the `CLIENT_ENV` variables that are set (validated by the settings)."""
+    from engine.clients.settings import RetryPolicy
+    values = {}
+    for name, field in CLIENT_ENV.items():
+        raw = os.environ.get(name, "").strip()
+        if raw:
+            try:
+                values[field] = float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    options = {"timeout_s": values["timeout_s"]} if "timeout_s" in values else {}
+    if "base_delay_s" in values:
+        options["retry"] = RetryPolicy(base_delay_s=values["base_delay_s"])
+    return options
 
 
 def _engine(args):
@@ -20,7 +46,8 @@ def _engine(args):
         from engine.traces import load_trace
         trace = load_trace(args.replay)
     backend = "replay" if trace is not None else "auto"
-    return build_engine(settings, client_settings=ClientSettings(backend=backend), trace=trace)
+    return build_engine(settings, client_settings=ClientSettings(backend=backend, **_client_options()),
+                        trace=trace)
 
 
 def cmd_models(args) -> int:
@@ -68,6 +95,8 @@ def cmd_ask(args) -> int:
         result = engine.ask(args.text, args.task, labels=labels, budget=args.budget, model=args.model)
     finally:
         engine.close()
+    if result["attempts"] and len(result["failures"]) == len(result["attempts"]):
+        raise ClientError(f"no model answered job {result['job_id']}: {'; '.join(result['failures'])}")
     _print_result(result, args.json)
     return 0
 

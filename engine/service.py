@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from engine.catalog import Catalog
@@ -25,6 +26,7 @@ from engine.scheduling.budget import BudgetLedger
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.settings import Settings, load_settings
 from engine.tasks import get_task
+from engine.tasks.templates import normalize_ws
 from engine.updates.manager import Attempt, Feedback
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class Engine:
             cache = None
         config = SchedulerConfig(cost_weight=settings.cost_weight, latency_weight=settings.latency_weight,
                                  max_attempts=settings.max_attempts, use_cache=cache is not None)
-        self.scheduler = Scheduler(catalog, config, cache=cache, feedback="reference")
+        self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback)
         state = self.workspace / STATE_FILE
         if state.exists():
             try:
@@ -59,6 +61,8 @@ class Engine:
         self._client_settings = client_settings
         self._client = client
         self._lock = threading.RLock()
+        self._seq = 0
+        self._trace_jobs: dict[tuple[str, str], Job] | None = None
         self.events.start_run(LIVE_RUN, "live")
 
     # -- clients -----------------------------------------------------------------------------------------
@@ -103,7 +107,7 @@ class Engine:
     def ask(self, text: str, task: str, *, labels: Iterable[str] = (), budget: float | None = None,
             model: str | None = None, reference: str | None = None, ledger: BudgetLedger | None = None) -> dict:
         """Run one job through the whole engine and return what happened (see `sls ask --json`)."""
-        job = self.make_job(text, task, labels, reference)
+        job = self._replayable(self.make_job(text, task, labels, reference), strict=True)
         ledger = ledger or BudgetLedger(budget)
         return self.process(job, ledger, model=model)
 
@@ -111,9 +115,9 @@ class Engine:
         started = time.perf_counter()
         task = get_task(job.task)
         with self._lock:
-            seq = self.events.next_seq(LIVE_RUN)
             key, hit = self.scheduler.lookup(job) if model is None else (task.cache_key(job), None)
             if hit is not None:
+                seq = self._next_seq()
                 self.scheduler.feedback(Feedback(seq, job, key, (), hit, None))
                 result = self._result(job, seq, hit.answer, hit.model, 0.0, 0.0, Verdict(True, "cache hit"),
                                       True, None, started, [])
@@ -127,11 +131,12 @@ class Engine:
             specs = self.scheduler.candidates(names)
             predictions = self.scheduler.predict(job, specs, _input_tokens(job))
             decision = self.scheduler.decide(predictions, ledger)
-        if decision.chosen is None:
-            result = self._result(job, seq, "", None, 0.0, 0.0, Verdict(False, "budget exhausted"), False,
-                                  decision, started, [])
-            self._record(seq, job, result, "refused")
-            return result
+            if decision.chosen is None:
+                seq = self._next_seq()
+                result = self._result(job, seq, "", None, 0.0, 0.0, Verdict(False, "budget exhausted"), False,
+                                      decision, started, [])
+                self._record(seq, job, result, "refused")
+                return result
 
         messages = task.prompt(job)
         attempts: list[Attempt] = []
@@ -145,10 +150,14 @@ class Engine:
                 attempts.append(Attempt(chosen, "", Verdict(False, "call failed"), 0.0,
                                         predictions[chosen].p_success, 0.0, 0.0, _input_tokens(job), None))
             else:
-                ledger.charge(min(completion.cost_usd, ledger.remaining_usd))
+                with self._lock:    # check-and-charge must not interleave with another job's
+                    ledger.charge(min(completion.cost_usd, ledger.remaining_usd))
                 output = task.parse(completion.text, job)
                 verdict = task.verify(job, output)
-                score = task.score(job, output) if job.reference else None
+                # Without a reference (a live job) the verifier is the judge, so verified answers are learned
+                # from and cached; `feedback()` corrects it later.
+                score = task.score(job, output) if job.reference else (
+                    None if verdict.ok is None else float(verdict.ok))
                 attempts.append(Attempt(chosen, output, verdict, math.nan if score is None else score,
                                         predictions[chosen].p_success, completion.cost_usd, completion.latency_s,
                                         float(completion.input_tokens or _input_tokens(job)),
@@ -156,6 +165,9 @@ class Engine:
             with self._lock:
                 chosen = self.scheduler.next_model(job, decision, attempts, ledger)
         with self._lock:
+            # The seq is taken when the job's feedback is applied: jobs finish out of order, and the update
+            # manager ignores an event whose seq is not above the last one it applied.
+            seq = self._next_seq()
             final = self.scheduler.final_attempt(attempts)
             # A failed call teaches the predictors too (verdict False), so a failing model loses traffic.
             self.scheduler.feedback(Feedback(seq, job, key, tuple(attempts)))
@@ -170,6 +182,7 @@ class Engine:
             progress: Callable[[int, int], None] | None = None) -> list[dict]:
         """Process many jobs with up to `concurrency` calls in flight; results in input order."""
         ledger = BudgetLedger(budget, len(jobs))
+        jobs = [self._replayable(job, strict=False) for job in jobs]
         results: list[dict | None] = [None] * len(jobs)
         done = 0
 
@@ -200,7 +213,6 @@ class Engine:
             raise EngineError(f"no job with id '{job_id}' in the event log {self.events.path}")
         run_id, step = found
         with self._lock:
-            seq = self.events.next_seq(LIVE_RUN) + 10**9     # feedback events after every job seq
             if not self.events.add_feedback(run_id, job_id, step["seq"], score, "user"):
                 return {"job_id": job_id, "applied": False, "reason": "feedback already recorded for this job"}
             job = Job(job_id, step["task"], step["text"], step.get("dataset", "live"),
@@ -209,12 +221,14 @@ class Engine:
             if model and model in self.catalog:
                 attempt = Attempt(model, step.get("answer") or "", Verdict(score >= 1.0, "user feedback"), score,
                                   step.get("predicted_p") or 0.5, 0.0, 0.0, _input_tokens(job), None)
-                self.scheduler.feedback(Feedback(seq + step["seq"], job, get_task(job.task).cache_key(job),
+                self.scheduler.feedback(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job),
                                                  (attempt,)))
-            if score < 1.0 and self.scheduler.cache is not None and step.get("cached"):
-                entry = step.get("entry_id")
-                if entry:
-                    self.scheduler.cache.invalidate(entry)
+            if score < 1.0 and self.scheduler.cache is not None:
+                # The answer was wrong: withdraw it from the cache, whether this job was served from it or
+                # its answer was stored after the call.
+                _, hit = self.scheduler.lookup(job)
+                if hit is not None and normalize_ws(hit.answer) == normalize_ws(step.get("answer") or ""):
+                    self.scheduler.cache.invalidate(hit.entry_id)
             self.checkpoint()
         return {"job_id": job_id, "applied": True, "score": score}
 
@@ -233,6 +247,33 @@ class Engine:
         self.events.close()
 
     # -- helpers -----------------------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        """The next event sequence number (call under the lock): above every step in the event log and every
+        event the learned state has applied (user feedback records no step; other processes and restarts)."""
+        seq = max(self._seq, self.events.next_seq(LIVE_RUN), self.scheduler.updates.last_seq + 1)
+        self._seq = seq + 1
+        return seq
+
+    def _replayable(self, job: Job, *, strict: bool) -> Job:
+        """With a trace loaded, a job whose task and text are a recorded job's becomes that job (its id,
+        dataset, and reference/labels unless given): a replay answers by job id. `strict`: a job the trace
+        lacks is an error when only replayed models are reachable."""
+        if self.trace is None:
+            return job
+        with self._lock:
+            if self._trace_jobs is None:
+                self._trace_jobs = {}
+                for recorded in self.trace.jobs():
+                    self._trace_jobs.setdefault((recorded.task, recorded.text), recorded)
+        recorded = self._trace_jobs.get((job.task, job.text))
+        if recorded is not None:
+            return replace(recorded, reference=job.reference or recorded.reference,
+                           labels=job.labels or recorded.labels)
+        if strict and not set(self.available_models()) - set(self.trace.model_names):
+            raise ClientError(f"trace '{self.trace.name}' has no {job.task} job with this text, and a replay "
+                              "answers only the jobs it recorded")
+        return job
+
     def _result(self, job, seq, answer, model, cost, latency, verdict, cached, decision, started, attempts,
                 failures=()) -> dict:
         return {"job_id": job.job_id, "seq": seq, "task": job.task, "dataset": job.dataset, "text": job.text,

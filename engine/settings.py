@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     | SLS_CHROMA_URL | a Chroma server shared by several schedulers (http://host:port) | none: on disk |
     | SLS_BUDGET_USD | total budget of a run | none |
     | SLS_FEEDBACK | reference / verifier / none | reference |
-    | SLS_COST_WEIGHT, SLS_LATENCY_WEIGHT | λ and μ of the utility (dimensionless) | 0.15, 0.0 |
+    | SLS_COST_WEIGHT, SLS_LATENCY_WEIGHT | λ and μ of the utility (dimensionless) | 0.03, 0.0 |
     | SLS_MAX_ATTEMPTS | calls per job including escalations | 3 |
     | SLS_WHEN_EXHAUSTED | cache_only / cheapest / refuse | cheapest |
     | SLS_CATALOG | JSON catalog file replacing the built-in one | none |
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     budget_usd: float | None = Field(default=None, ge=0)
     feedback: Literal["reference", "verifier", "none"] = "reference"
-    cost_weight: float = Field(default=0.15, ge=0, le=100)
+    cost_weight: float = Field(default=0.03, ge=0, le=100)
     latency_weight: float = Field(default=0.0, ge=0, le=100)
     max_attempts: int = Field(default=3, ge=1, le=10)
     when_exhausted: Literal["cache_only", "cheapest", "refuse"] = "cheapest"

@@ -2,9 +2,10 @@
 
 utility_j = p_j − λ · cost_j / c_ref − μ · latency_j / l_ref
 
-Costs and latencies are divided by the most expensive (slowest) candidate's, so λ and μ are
-dimensionless — "how much success probability is worth going from the dearest model to a free one" —
-and one setting works across traces whose prices differ by orders of magnitude. Exploration is Thompson
+Costs are divided by the median candidate's predicted cost (latencies by the slowest's), so λ and μ are
+dimensionless — λ is "how much success probability one median-priced call is worth" — and one setting
+works across traces whose prices differ by orders of magnitude. The median, not the maximum: with the
+maximum, adding one very expensive model to the catalog would make every other model look free. Exploration is Thompson
 sampling: when a random generator is given, `p_j` is drawn from a Beta distribution with the predicted mean
 and the spread of a posterior over `n_obs + 2` observations, where `n_obs` is the model's evidence on this
 task and dataset. So a model with little evidence gets tried, and exploration fades like 1/sqrt(n) as
@@ -72,13 +73,14 @@ def explore_std(mean: float, n_obs: int) -> float:
 
 def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency_weight: float = 0.0,
            remaining_usd: float = math.inf, rng: random.Random | None = None,
-           reserve_factor: float = 1.0, explore_scale: float = 1.0) -> Decision:
+           reserve_factor: float = 1.0, explore_scale: float = 1.0, cost_reference: str = "median") -> Decision:
     """Choose the model with the best (sampled) utility among those whose predicted cost fits the budget.
 
     `reserve_factor` inflates predicted costs for the affordability check (a safety margin)."""
     if not predictions:
         return Decision(None, (), "no candidate model", cost_weight)
-    c_ref = max((p.cost_usd for p in predictions.values()), default=0.0) or 1.0
+    costs = sorted(p.cost_usd for p in predictions.values())
+    c_ref = (costs[-1] if cost_reference == "max" else costs[(len(costs) - 1) // 2]) or 1.0
     l_ref = max((p.latency_s for p in predictions.values()), default=0.0) or 1.0
     rows = []
     for name in sorted(predictions):

@@ -16,7 +16,7 @@ from engine.scheduling.budget import BudgetLedger
 
 @dataclass
 class Pacer:
-    base: float = 0.15
+    base: float = 0.03
     eta: float = 0.05
     lam_min: float = 0.02
     lam_max: float = 50.0

@@ -2,7 +2,7 @@
 
 * `optllm` (Liu et al., ICWS 2024): a quality predictor trained on the labelled outcomes of every model
   for the first 2% of jobs, then frozen; every job is assigned by maximising predicted success minus
-  λ·cost, with λ found once by bisection so that the predicted total cost meets the budget (the static,
+  λ·cost (the utility `sls` uses), with λ found once by bisection so that the predicted total cost meets the budget (the static,
   whole-workload optimisation of the paper). No cache, no learning after training.
 * `cascade` (FrugalGPT, Chen et al., 2023): models from cheapest to dearest; a job goes to the next model
   only when the task's verifier rejects the answer (our verifier stands in for FrugalGPT's learned scorer).
@@ -27,7 +27,7 @@ TRAIN_FRACTION = 0.02
 class OptLLM:
     name = "optllm"
 
-    def __init__(self, env: ReplayEnv, options: ReplayOptions, cost_weight: float = 0.15):
+    def __init__(self, env: ReplayEnv, options: ReplayOptions, cost_weight: float = 0.03):
         n = env.trace.n_queries
         self.n_train = max(1, math.ceil(TRAIN_FRACTION * n))
         self.specs = env.specs
@@ -52,7 +52,7 @@ class OptLLM:
 
     @staticmethod
     def _assign(p: np.ndarray, c: np.ndarray, budget: float | None, base: float) -> np.ndarray:
-        c_ref = c.max(axis=1, keepdims=True)
+        c_ref = np.median(c, axis=1, keepdims=True)   # the same utility as `sls` (see scheduling.decision)
         c_ref[c_ref == 0] = 1.0
 
         def choose(lam: float) -> np.ndarray:

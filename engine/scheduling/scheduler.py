@@ -24,7 +24,7 @@ from engine.updates.manager import Attempt, Feedback, UpdateManager
 class SchedulerConfig:
     """One configuration for every trace. Weights are dimensionless (see `engine.scheduling.decision`)."""
 
-    cost_weight: float = 0.15        # λ without a budget: success probability traded for the dearest→free move
+    cost_weight: float = 0.03        # λ without a budget: success probability traded for one median-cost call
     latency_weight: float = 0.0      # μ
     max_attempts: int = 3            # calls per job including escalations
     use_cache: bool = True
@@ -33,6 +33,7 @@ class SchedulerConfig:
     pacing: bool = True
     explore: bool = True
     explore_scale: float = 1.0       # multiplies the Thompson spread (see `decision.explore_std`)
+    cost_reference: str = "median"   # costs are divided by the median ("median") or the dearest ("max") candidate's
     models: tuple[str, ...] | None = None   # restrict the candidate set
     # Label-free second opinion for tasks whose answers compare by equality: below this predicted success
     # another model is asked; if the two disagree, the strongest affordable model breaks the tie.
@@ -86,7 +87,8 @@ class Scheduler:
 
     def decide(self, predictions: dict[str, Prediction], ledger: BudgetLedger) -> Decision:
         return decide(predictions, cost_weight=self.pacer.lam, latency_weight=self.config.latency_weight,
-                      remaining_usd=ledger.remaining_usd, rng=self.rng if self.config.explore else None, explore_scale=self.config.explore_scale)
+                      remaining_usd=ledger.remaining_usd, rng=self.rng if self.config.explore else None, explore_scale=self.config.explore_scale,
+                      cost_reference=self.config.cost_reference)
 
     def next_model(self, job: Job, decision: Decision, attempts: list[Attempt],
                    ledger: BudgetLedger) -> str | None:

@@ -85,7 +85,7 @@ class UpdateManager:
             if label is not None:
                 self.observations.append({"seq": fb.seq, "model": attempt.model,
                                           "predicted": round(attempt.predicted_p, 4), "observed": label})
-                event = self.drift.update(attempt.model, fb.seq, attempt.predicted_p, label)
+                event = self.drift.update(attempt.model, fb.seq, attempt.predicted_p, label, fb.job.task)
                 if event is not None:
                     log.info("drift: %s", event.detail)
                     if self.learn:
