@@ -63,8 +63,14 @@ def test_decide_prefers_cheap_model_when_quality_close():
 
 
 def test_decide_pays_for_quality_when_gap_large():
-    d = decide({"big": pred(0.95, 0.01), "small": pred(0.40, 0.0001)}, cost_weight=0.15)
+    # 10x the median price costs 10·λ = 0.3 of success probability: worth it for +0.55
+    d = decide({"big": pred(0.95, 0.001), "small": pred(0.40, 0.0001)}, cost_weight=0.03)
     assert d.chosen == "big"
+
+
+def test_one_very_expensive_model_does_not_make_the_others_look_free():
+    preds = {"mid": pred(0.90, 0.001), "cheap": pred(0.88, 0.0001), "luxury": pred(0.91, 1.0)}
+    assert decide(preds, cost_weight=0.03).chosen == "cheap"
 
 
 def test_decide_respects_remaining_budget():
