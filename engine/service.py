@@ -171,7 +171,7 @@ class Engine:
             final = self.scheduler.final_attempt(attempts)
             # A failed call teaches the predictors too (verdict False), so a failing model loses traffic.
             self.scheduler.feedback(Feedback(seq, job, key, tuple(attempts)))
-            self.scheduler.after_job(ledger)
+            self.scheduler.after_job(ledger, called=True)
             result = self._result(job, seq, final.output, final.model, sum(a.cost_usd for a in attempts),
                                   sum(a.latency_s for a in attempts), final.verdict, False, decision, started,
                                   attempts, failures)

@@ -17,7 +17,7 @@ from engine.scheduling.budget import BudgetLedger
 @dataclass
 class Pacer:
     base: float = 0.03
-    eta: float = 0.05
+    eta: float = 0.2
     lam_min: float = 0.02
     lam_max: float = 50.0
     enabled: bool = True

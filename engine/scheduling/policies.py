@@ -74,7 +74,7 @@ class SchedulerPolicy:
         decision = core.decide(predictions, env.ledger)
         if decision.chosen is None:
             record = self._exhausted(i, env, job, predictions)
-            core.after_job(env.ledger)
+            core.after_job(env.ledger, called=True)
             return record
 
         task, attempts, chosen = get_task(job.task), [], decision.chosen
@@ -87,7 +87,7 @@ class SchedulerPolicy:
             chosen = core.next_model(job, decision, attempts, env.ledger)
         final = core.final_attempt(attempts)
         drift = core.feedback(Feedback(i, job, key, tuple(attempts)))
-        core.after_job(env.ledger)
+        core.after_job(env.ledger, called=True)
         reason = decision.reason if len(attempts) == 1 else f"{decision.reason}; {follow_up(attempts)}"
         self.decisions.append({"seq": i, "job_id": job.job_id, "chosen": decision.chosen, "final": final.model,
                                "reason": reason, "lambda": round(decision.cost_weight, 5),

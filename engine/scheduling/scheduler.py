@@ -67,6 +67,8 @@ class Scheduler:
         self.updates = UpdateManager(self.predictors, self.cache, catalog, mode=feedback, learn=config.learn)
         self.rng = random.Random(seed)
         self.thresholds: list[dict] = []
+        self.jobs_done = 0
+        self.jobs_called = 0
 
     # -- stages ------------------------------------------------------------------------------------------
     def lookup(self, job: Job):
@@ -85,9 +87,26 @@ class Scheduler:
     def predict(self, job: Job, specs: list[ModelSpec], input_tokens: float) -> dict[str, Prediction]:
         return self.predictors.predict(job, specs, input_tokens)
 
+    def spendable(self, ledger: BudgetLedger, predictions, *, extra: bool = False) -> float:
+        """What this job may spend: the remaining budget minus a reserve that lets every job still to come
+        (that the cache will not answer, at the miss rate seen so far) get the cheapest model.
+
+        When the reserve cannot be kept, only the cheapest model remains affordable. `extra` calls
+        (second opinions, escalations) come only out of the surplus above the reserve."""
+        remaining = ledger.remaining_usd
+        if ledger.total_usd is None or not ledger.expected_jobs or not predictions:
+            return remaining
+        cheapest = min(p.cost_usd for p in predictions.values())
+        miss_rate = (self.jobs_called + 1) / (self.jobs_done + 1)
+        future = max(0, ledger.expected_jobs - ledger.jobs_seen - 1)
+        surplus = remaining - future * miss_rate * cheapest
+        if extra:
+            return max(0.0, surplus)
+        return surplus if surplus >= cheapest else min(remaining, cheapest)
+
     def decide(self, predictions: dict[str, Prediction], ledger: BudgetLedger) -> Decision:
         return decide(predictions, cost_weight=self.pacer.lam, latency_weight=self.config.latency_weight,
-                      remaining_usd=ledger.remaining_usd, rng=self.rng if self.config.explore else None, explore_scale=self.config.explore_scale,
+                      remaining_usd=self.spendable(ledger, predictions), rng=self.rng if self.config.explore else None, explore_scale=self.config.explore_scale,
                       cost_reference=self.config.cost_reference)
 
     def next_model(self, job: Job, decision: Decision, attempts: list[Attempt],
@@ -101,7 +120,8 @@ class Scheduler:
         if len(attempts) >= self.config.max_attempts:
             return None
         tried = [a.model for a in attempts]
-        affordable = [r for r in decision.ranked(exclude=tried) if r.cost_usd <= ledger.remaining_usd]
+        budget = self.spendable(ledger, {r.model: r for r in decision.table}, extra=True)
+        affordable = [r for r in decision.ranked(exclude=tried) if r.cost_usd <= budget]
         if not affordable:
             return None
         if attempts[-1].verdict.ok is False:
@@ -145,7 +165,9 @@ class Scheduler:
             return None if ok is None else bool(ok)
         return None
 
-    def after_job(self, ledger: BudgetLedger) -> None:
+    def after_job(self, ledger: BudgetLedger, called: bool = False) -> None:
+        self.jobs_done += 1
+        self.jobs_called += called
         self.pacer.update(ledger)
 
     def freeze(self) -> None:
@@ -158,7 +180,7 @@ class Scheduler:
         try:
             return pickle.dumps({"predictors": self.predictors, "known": self.known, "pacer": self.pacer,
                                  "updates": self.updates, "rng": self.rng.getstate(),
-                                 "thresholds": self.thresholds})
+                                 "thresholds": self.thresholds, "jobs": (self.jobs_done, self.jobs_called)})
         finally:
             self.updates.cache = cache
 
@@ -169,3 +191,4 @@ class Scheduler:
         self.updates.cache = self.cache
         self.rng.setstate(state["rng"])
         self.thresholds = state["thresholds"]
+        self.jobs_done, self.jobs_called = state.get("jobs", (0, 0))
