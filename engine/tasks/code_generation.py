@@ -28,6 +28,8 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+import threading
+from collections import OrderedDict
 
 from engine.jobs import Job, Verdict
 from engine.tasks.sandbox import SandboxResult, run_python
@@ -183,6 +185,29 @@ def _asserts(text: str) -> list[str]:
 
 
 def run_tests(code: str, tests: list[str], *, timeout_s: float = 5) -> SandboxResult:
+    """Run `code` followed by `tests` in the sandbox. A passing or failing verdict is memoised per
+    (code, tests): replays and what-if sweeps ask the same question many times, and the answer of a
+    deterministic test run does not change. Timeouts and sandbox errors are never memoised."""
+    key = (code, tuple(tests), timeout_s)
+    with _VERDICTS_LOCK:
+        hit = _VERDICTS.get(key)
+        if hit is not None:
+            _VERDICTS.move_to_end(key)
+            return hit
+    result = _run_tests(code, tests, timeout_s=timeout_s)
+    if not result.timed_out and result.killed_reason in (None, "", "memory limit"):
+        with _VERDICTS_LOCK:
+            _VERDICTS[key] = result
+            if len(_VERDICTS) > 20_000:
+                _VERDICTS.popitem(last=False)
+    return result
+
+
+_VERDICTS: OrderedDict = OrderedDict()
+_VERDICTS_LOCK = threading.Lock()
+
+
+def _run_tests(code: str, tests: list[str], *, timeout_s: float = 5) -> SandboxResult:
     """Run `code` followed by `tests` in the sandbox."""
     return run_python(code + "\n\n" + "\n".join(tests) + "\n", timeout_s=timeout_s)
 
