@@ -1,0 +1,55 @@
+"""Entrypoint of the dashboard: `streamlit run dashboard/app.py` (from the repository root).
+
+The frame around every page: page config, `st.navigation` over the thin scripts in `pages/` (paths
+anchored at the repo root, so the app runs from any working directory), the shared sidebar, and a guard
+that turns any error into a friendly message.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:   # `streamlit run` puts dashboard/ on sys.path, not the repo root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import components  # noqa: E402
+
+PAGES_DIR = ROOT / "pages"
+# (script, title, icon, url path); the first one is the default page.
+PAGES = (
+    ("overview.py", "Overview", ":material/dashboard:", "overview"),
+    ("live_run.py", "Live run", ":material/play_circle:", "live-run"),
+    ("decisions.py", "Decisions", ":material/alt_route:", "decisions"),
+    ("cache.py", "Cache", ":material/cached:", "cache"),
+    ("predictors.py", "Predictors & drift", ":material/monitoring:", "predictors"),
+    ("what_if.py", "What-if budgets", ":material/tune:", "what-if"),
+    ("playground.py", "Playground", ":material/chat:", "playground"),
+    ("data_models.py", "Data & models", ":material/database:", "data"),
+)
+SECTIONS = {"Results": PAGES[:5], "Explore": PAGES[5:7], "Configure": PAGES[7:]}
+
+
+def build_pages() -> dict[str, list[st.Page]]:
+    return {section: [st.Page(str(PAGES_DIR / script), title=title, icon=icon, url_path=url,
+                              default=(script == PAGES[0][0]))
+                      for script, title, icon, url in pages]
+            for section, pages in SECTIONS.items()}
+
+
+def main() -> None:
+    st.set_page_config(page_title="SmartLLMs Scheduler", page_icon=":material/hub:", layout="wide",
+                       initial_sidebar_state="expanded")
+    page = st.navigation(build_pages())
+    st.logo(str(ROOT / "dashboard" / "logo.svg"), size="large")
+    components.init_state()
+    with components.guard("the sidebar"):
+        components.sidebar()
+    with components.guard(f"the {page.title} page"):
+        page.run()
+
+
+main()

@@ -1,0 +1,401 @@
+"""Shared widgets and page plumbing: session state, the sidebar (trace picker, simulated-data badge, engine
+status), the current trace and run, error guards, empty states and formatted metric cards.
+
+Session keys are namespaced: `trace.*` and `settings.*` are shared by every page, each page uses its own
+prefix (`live.`, `whatif.`, `playground.`, `data.`, `decisions.`, `cache.`, `predictors.`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, gateway
+from dashboard import formatting as fmt
+
+log = logging.getLogger(__name__)
+
+KEY_REF = "trace.ref"
+KEY_RECENT = "trace.recent"
+KEY_CATALOGS = "trace.catalogs"       # trace signature -> edited catalog JSON
+KEY_SETTINGS = "settings.engine"
+KEY_FIRST_OPEN = "trace.first_open"
+
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+# -- state ---------------------------------------------------------------------------------------------
+def default_engine_settings() -> dict:
+    d = gateway.settings_defaults()
+    return {"policy": "sls", "budget_usd": d["budget_usd"], "feedback": d["feedback"],
+            "cost_weight": float(d["cost_weight"]), "latency_weight": float(d["latency_weight"]),
+            "cache": True, "exhausted": d["when_exhausted"], "seed": 0, "max_attempts": int(d["max_attempts"])}
+
+
+def init_state() -> None:
+    """Shared session defaults, set once per session."""
+    ss = st.session_state
+    if KEY_REF not in ss:
+        ref = gateway.default_trace_ref()
+        ss[KEY_REF] = ref.as_dict() if ref else None
+        ss[KEY_FIRST_OPEN] = ref is not None and ref.kind == "sample"
+    if KEY_RECENT not in ss:
+        ss[KEY_RECENT] = [ss[KEY_REF]] if ss[KEY_REF] else []
+    ss.setdefault(KEY_CATALOGS, {})
+    ss.setdefault(KEY_SETTINGS, default_engine_settings())
+
+
+def current_ref() -> gateway.TraceRef | None:
+    raw = st.session_state.get(KEY_REF)
+    return gateway.TraceRef(**raw) if raw else None
+
+
+def set_trace(ref: gateway.TraceRef) -> None:
+    """Make `ref` the session's trace (and remember it in the sidebar's list)."""
+    ss = st.session_state
+    recent = [r for r in ss.get(KEY_RECENT, []) if r and r["path"] != ref.path]
+    taken = {r["label"] for r in recent}
+    label, n = ref.label, 2
+    while label in taken:                      # two folders with the same name stay distinguishable
+        label, n = f"{ref.label} ({n})", n + 1
+    ref = gateway.TraceRef(ref.kind, ref.path, label)
+    ss[KEY_REF] = ref.as_dict()
+    ss[KEY_RECENT] = [ref.as_dict(), *recent][:6]
+    ss["sidebar.trace"] = label                # called from callbacks, before the sidebar is drawn
+    ss[KEY_FIRST_OPEN] = False
+    for key in [k for k in ss if str(k).startswith("live.")]:
+        del ss[key]   # a live run belongs to its trace
+
+
+def engine_settings() -> dict:
+    return dict(st.session_state.get(KEY_SETTINGS) or default_engine_settings())
+
+
+# -- the trace the pages look at -----------------------------------------------------------------------
+@dataclass
+class TraceContext:
+    ref: gateway.TraceRef
+    trace: object
+    key: str
+    catalog_json: str | None
+    colors: dict = field(default_factory=dict)
+    task_colors: dict = field(default_factory=dict)
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.trace.model_names)
+
+    @property
+    def simulated(self) -> bool:
+        return self.ref.simulated
+
+
+def load_context() -> TraceContext | None:
+    """The session's trace, loaded; None (after showing an explanation) when there is none or it fails."""
+    ref = current_ref()
+    if ref is None:
+        return None
+    gw = gateway.get_gateway()
+    try:
+        with st.spinner(f"Loading trace {ref.label} …", show_time=True):
+            trace = gw.load_trace(ref.path)
+    except gateway.Unavailable as exc:
+        st.session_state["trace.error"] = str(exc)
+        return None
+    except Exception as exc:   # TraceError and I/O errors: the message says what to fix
+        st.session_state["trace.error"] = f"{ref.label}: {exc}"
+        log.info("trace %s failed to load: %s", ref.path, exc)
+        return None
+    st.session_state.pop("trace.error", None)
+    key = gateway.trace_signature(ref.path)
+    catalog_json = st.session_state.get(KEY_CATALOGS, {}).get(key)
+    return TraceContext(ref, trace, key, catalog_json, charts.model_colors(trace.model_names),
+                        charts.task_colors(trace.queries["task"].astype(str).unique()))
+
+
+def require_context() -> TraceContext:
+    """The loaded trace, or an empty state explaining what to do (and the page stops there)."""
+    ctx = load_context()
+    if ctx is not None:
+        return ctx
+    error = st.session_state.get("trace.error")
+    if error:
+        st.error(f"The trace could not be loaded. {error}", icon=":material/error:")
+    else:
+        st.info("No trace is loaded yet. The embedded sample data is not there and no `SLS_TRACE` is set: "
+                "open **Data & models** to pick a trace folder or upload CSV files.",
+                icon=":material/info:")
+    st.page_link(DATA_PAGE, label="Go to Data & models", icon=":material/database:")
+    st.stop()
+
+
+DATA_PAGE = str(gateway.REPO_ROOT / "pages" / "data_models.py")
+
+
+def run_params(settings: dict | None = None, *, budget: float | None | str = "settings") -> dict:
+    """Replay parameters from the engine settings (budget overridable)."""
+    s = settings or engine_settings()
+    params = {"budget_usd": s.get("budget_usd") if budget == "settings" else budget,
+              "seed": int(s.get("seed", 0)), "feedback": s.get("feedback", "reference"),
+              "exhausted": s.get("exhausted", "cheapest")}
+    if str(s.get("policy", "sls")).startswith("sls"):
+        params["policy_params"] = {"cost_weight": float(s.get("cost_weight", 0.15)),
+                                   "latency_weight": float(s.get("latency_weight", 0.0)),
+                                   "cache": bool(s.get("cache", True)),
+                                   "max_attempts": int(s.get("max_attempts", 3))}
+    return params
+
+
+def baseline_params(settings: dict | None = None) -> dict:
+    """Baselines run without a budget, with the session's seed and feedback mode."""
+    s = settings or engine_settings()
+    return {"budget_usd": None, "seed": int(s.get("seed", 0)), "feedback": s.get("feedback", "reference"),
+            "exhausted": s.get("exhausted", "cheapest")}
+
+
+def current_policy(settings: dict | None = None) -> str:
+    return str((settings or engine_settings()).get("policy", "sls"))
+
+
+def replay(ctx: TraceContext, policy: str, params: dict, label: str) -> gateway.RunBundle:
+    """A replay through the gateway's result store: at once when it ran before (in any session), else with a
+    progress bar while it runs."""
+    params_json = gateway.params_key(params)
+    hit = gateway.cached_run(ctx.key, policy, params_json, ctx.catalog_json)
+    if hit is not None:
+        return hit
+    bar = st.progress(0.0, text=f"{label} …")
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(1, total)),
+                     text=f"{label}: {done:,} / {total:,} jobs · {time.perf_counter() - t0:.0f} s")
+
+    try:
+        return gateway.run_policy(ctx.key, policy, params_json, ctx.catalog_json, progress)
+    finally:
+        bar.empty()
+
+
+def current_run(ctx: TraceContext, *, quiet: bool = False) -> gateway.RunBundle | None:
+    """The session's current run: the engine-settings policy replayed over the whole trace (remembered).
+
+    None, with a friendly note unless `quiet`, when the policy is not available yet."""
+    settings = engine_settings()
+    policy = current_policy(settings)
+    gw = gateway.get_gateway()
+    missing = gw.policy_missing(policy)
+    if missing:
+        if not quiet:
+            not_available(missing, "This page fills in as soon as it is installed.")
+        return None
+    try:
+        return replay(ctx, policy, run_params(settings),
+                      f"Replaying {ctx.trace.n_queries:,} jobs through {policy} (once per setting)")
+    except gateway.Unavailable as exc:
+        if not quiet:
+            not_available(str(exc))
+        return None
+
+
+def baselines(ctx: TraceContext) -> list[dict]:
+    """The quick baselines' metrics (no budget; cached per trace); empty when the replay engine is missing."""
+    if gateway.get_gateway().feature("replay"):
+        return []
+    with st.spinner("Replaying the baselines (once per trace) …", show_time=True):
+        return list(gateway.baseline_metrics(ctx.key, gateway.params_key(baseline_params()), ctx.catalog_json))
+
+
+def slow_baselines(ctx: TraceContext) -> tuple[list[dict], list[tuple[str, dict]]]:
+    """The published baselines (OptLLM, cascade): queued on the background worker; returns the metrics of
+    those done and the (policy, params) of all of them, for `background_status`."""
+    gw = gateway.get_gateway()
+    if gw.feature("replay"):
+        return [], []
+    params = baseline_params()
+    done, jobs = [], []
+    for policy in gw.slow_baselines():
+        jobs.append((policy, params))
+        if gw.submit(ctx.key, policy, params, ctx.catalog_json) == "done":
+            done.append(gateway.cached_run(ctx.key, policy, gateway.params_key(params), ctx.catalog_json).metrics)
+    return done, jobs
+
+
+def background_status(ctx: TraceContext, jobs: list[tuple[str, dict]], what: str) -> None:
+    """A small live note on replays queued in the background; reruns the page when one of them lands."""
+    gw = gateway.get_gateway()
+    if not jobs:
+        return
+
+    if all(gw.status(ctx.key, policy, params, ctx.catalog_json) == "done" for policy, params in jobs):
+        return
+
+    def note() -> None:
+        states = [(policy, params, gw.status(ctx.key, policy, params, ctx.catalog_json)) for policy, params in jobs]
+        done = sum(s == "done" for _, _, s in states)
+        seen = st.session_state.get(f"bg.{what}")
+        st.session_state[f"bg.{what}"] = done
+        if seen is not None and done > seen:
+            st.rerun()     # something landed: redraw the page with it
+        waiting = [(p, pr, s) for p, pr, s in states if s != "done"]
+        if not waiting:
+            return
+        failed = [f"{p}: {s[8:]}" for p, _, s in waiting if s.startswith("failed")]
+        running = [p + (f" @ {fmt.usd(pr['budget_usd'])}" if pr.get("budget_usd") else "")
+                   for p, pr, s in waiting if s in ("running", "queued", "absent")]
+        if running:
+            st.caption(f":material/hourglass_top: Computing {what} in the background: {done} of {len(states)} done, "
+                       f"still to come {', '.join(running[:4])}{' …' if len(running) > 4 else ''}. The page updates "
+                       "by itself.")
+        for text in failed:
+            st.caption(f":material/error: {text}")
+
+    st.fragment(note, run_every=3)()
+
+
+def metrics_table(metrics: list[dict]) -> pd.DataFrame:
+    return data.metrics_table(metrics, gateway.policy_kinds())
+
+
+# -- sidebar -------------------------------------------------------------------------------------------
+def sidebar() -> None:
+    """Trace picker, simulated-data badge and engine status (rendered by the entrypoint on every page)."""
+    ss = st.session_state
+    with st.sidebar:
+        recent = [r for r in ss.get(KEY_RECENT, []) if r]
+        ref = current_ref()
+        if recent:
+            labels = [r["label"] for r in recent]
+            index = next((i for i, r in enumerate(recent) if ref and r["path"] == ref.path), 0)
+
+            def on_pick():
+                picked = ss["sidebar.trace"]
+                for r in recent:
+                    if r["label"] == picked:
+                        set_trace(gateway.TraceRef(**r))
+
+            st.selectbox("Trace", labels, index=index, key="sidebar.trace", on_change=on_pick,
+                         help="Traces opened in this session. Load another one in Data & models.")
+        else:
+            st.caption("No trace loaded: open **Data & models**.")
+        if ref is not None and ref.simulated:
+            st.badge("Simulated sample data", icon=":material/science:", color="orange")
+        s = engine_settings()
+        budget = s.get("budget_usd")
+        st.caption(f"Policy **{s.get('policy')}** · budget **{fmt.usd(budget) if budget else 'none'}** · "
+                   f"feedback **{s.get('feedback')}**")
+        missing = [name for name in ("replay", "sls", "service") if gateway.get_gateway().feature(name)]
+        if missing:
+            st.caption("Engine parts not available yet: " + ", ".join(missing))
+
+
+def simulated_notice(ctx: TraceContext, *, first_open: bool = False) -> None:
+    """Say plainly when the figures come from the simulated sample trace."""
+    if not ctx.simulated:
+        return
+    if first_open and st.session_state.get(KEY_FIRST_OPEN):
+        st.info("**Running on the embedded sample data, which is simulated.** No configuration was found, so "
+                "the dashboard opened the demo trace: invented jobs and models (`sim-…`) with a planted drift "
+                "event. Load your own trace in **Data & models**.", icon=":material/science:")
+    else:
+        st.caption(":material/science: Simulated sample data — models, jobs and outcomes are invented for the demo.")
+
+
+# -- guards and empty states ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def guard(what: str):
+    """Turn any error inside into a friendly message (details in an expander, traceback to the log)."""
+    try:
+        yield
+    except gateway.Unavailable as exc:
+        not_available(str(exc))
+    except Exception as exc:
+        log.exception("error in %s", what)
+        st.error(f"Something went wrong in {what}: {_one_line(exc)}", icon=":material/error:")
+        with st.expander("Details"):
+            st.code(f"{type(exc).__name__}: {exc}", language=None)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:400] + ("…" if len(text) > 400 else "") if text else type(exc).__name__
+
+
+def not_available(message: str, hint: str = "") -> None:
+    st.info(f"{message} {hint}".strip(), icon=":material/hourglass_top:")
+
+
+def empty_state(message: str, *, icon: str = ":material/lightbulb:") -> None:
+    st.info(message, icon=icon)
+
+
+def show_figure(fig, key: str) -> None:
+    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch")
+
+
+def page_header(title: str, caption: str) -> None:
+    st.title(title)
+    st.caption(caption)
+
+
+def metric(label: str, value: str, delta: str | None = None, *, help: str | None = None,
+           delta_color: str = "normal", chart_data=None, chart_type: str = "line") -> None:
+    # st.metric reads the direction from a leading ASCII "-": our formatting's typographic minus would
+    # turn every loss into a green up-arrow
+    if delta is not None:
+        delta = delta.replace("\u2212", "-")
+    extra = {"chart_data": list(chart_data), "chart_type": chart_type} if chart_data is not None and len(chart_data) else {}
+    st.metric(label, value, delta=delta, help=help, delta_color=delta_color, border=True,
+              delta_arrow="off" if delta_color == "off" else "auto", **extra)
+
+
+def download_csv(df: pd.DataFrame, label: str, file_name: str, key: str) -> None:
+    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
+                       key=key, icon=":material/download:")
+
+
+# -- tables --------------------------------------------------------------------------------------------
+def column_config(df: pd.DataFrame) -> dict:
+    """Formatted columns by naming convention: *_usd → $, accuracy/rates/shares → %, *_s → seconds."""
+    cfg = {}
+    for col in df.columns:
+        c = str(col)
+        if c.endswith("usd") or c in ("saving_usd",):
+            cfg[c] = st.column_config.NumberColumn(c.replace("_usd", " ($)").replace("_", " "), format="$%.4f")
+        elif c in ("accuracy", "cache_hit_rate", "false_hit_rate", "hit_rate", "saving_pct", "time_saving_pct",
+                   "share", "p_success", "predicted", "observed") or c.startswith(("share_", "observed_",
+                                                                                     "predicted_")):
+            cfg[c] = st.column_config.NumberColumn(c.replace("_", " "), format="percent")
+        elif c.endswith("_s"):
+            cfg[c] = st.column_config.NumberColumn(c.replace("_s", " (s)").replace("_", " "), format="%.2f")
+        elif c == "accuracy_delta":
+            cfg[c] = st.column_config.NumberColumn("accuracy Δ (pp)", format="%+.1f")
+    return cfg
+
+
+def table(df: pd.DataFrame, key: str, *, height: int | None = None, hide: tuple[str, ...] = ()) -> None:
+    shown = df.drop(columns=[c for c in hide if c in df.columns])
+    if "accuracy_delta" in shown:
+        shown = shown.assign(accuracy_delta=shown["accuracy_delta"] * 100)
+    kwargs = {"height": height} if height else {}
+    st.dataframe(shown, hide_index=True, column_config=column_config(shown), key=key, width="stretch", **kwargs)
+
+
+def catalog_key(ctx: TraceContext) -> str:
+    return ctx.key
+
+
+def save_catalog(ctx: TraceContext, catalog_json: str | None) -> None:
+    catalogs = dict(st.session_state.get(KEY_CATALOGS, {}))
+    if catalog_json is None:
+        catalogs.pop(ctx.key, None)
+    else:
+        json.loads(catalog_json)
+        catalogs[ctx.key] = catalog_json
+    st.session_state[KEY_CATALOGS] = catalogs

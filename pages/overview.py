@@ -1,0 +1,128 @@
+"""Overview: the stakeholder headline — the current run against the best single model and the baselines."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard import components as ui
+from dashboard import formatting as fmt
+
+
+def headline_sentence(policy: str, h: dict) -> str:
+    if not h.get("best_single"):
+        return (f"**{policy}** reached **{fmt.pct(h['accuracy'])}** accuracy for **{fmt.usd(h['cost_usd'])}** "
+                f"with {fmt.count(h['llm_calls'])} LLM calls.")
+    cheaper = h["saving_usd"] >= 0
+    money = (f"**{fmt.pct(abs(h['saving_pct']), digits=0)} {'less' if cheaper else 'more'}** "
+             f"({fmt.usd(abs(h['saving_usd']))} {'saved' if cheaper else 'extra'})")
+    gap = h["accuracy_delta"]
+    level = "level with" if abs(gap) < 0.0005 else \
+        f"{fmt.pp(abs(gap)).lstrip('+')} {'above' if gap > 0 else 'below'}"
+    return (f"**{policy}** reached **{fmt.pct(h['accuracy'])}** accuracy for **{fmt.usd(h['cost_usd'])}**: "
+            f"{level} the best single model (**{h['best_single']}**, {fmt.pct(h['best_accuracy'])} for "
+            f"{fmt.usd(h['best_cost_usd'])}), at {money}, with {fmt.count(h['llm_calls'])} LLM calls instead of "
+            f"{fmt.count(h['best_llm_calls'])}.")
+
+
+def kpis(h: dict, run_metrics: dict, series) -> None:
+    """Six cards in two rows; sparklines show how accuracy and spend developed over the run."""
+    cols = [*st.columns(3), *st.columns(3)]
+    best = h.get("best_single")
+    spark = series.iloc[:: max(1, len(series) // 60)] if series is not None and len(series) else None
+    with cols[0]:
+        ui.metric("Accuracy", fmt.pct(h["accuracy"]),
+                  f"{fmt.pp(h['accuracy_delta'])} vs the best single model" if best else None,
+                  help="Mean score over graded jobs (a refused job scores 0). Sparkline: rolling accuracy.",
+                  chart_data=None if spark is None else spark["rolling_accuracy"].round(4).tolist())
+    with cols[1]:
+        ui.metric("Cost", fmt.usd(h["cost_usd"]),
+                  f"{fmt.usd(-h['saving_usd'], signed=True)} ({fmt.pct(-h['saving_pct'], digits=0, signed=True)}) "
+                  "vs the best single model" if best else None, delta_color="inverse",
+                  help="Total spend of the run in USD. Sparkline: cumulative spend.",
+                  chart_data=None if spark is None else spark["cum_cost"].round(6).tolist(), chart_type="area")
+    with cols[2]:
+        ui.metric("Processing time", fmt.ms(h["processing_time_s"]),
+                  f"{fmt.pct(-h['time_saving_pct'], digits=0, signed=True)} vs the best single model" if best else None,
+                  delta_color="inverse",
+                  help="API time (modelled from the catalog's latency model where the trace records none) "
+                       "plus measured engine time.")
+    with cols[3]:
+        ui.metric("LLM calls", fmt.count(h["llm_calls"]),
+                  f"{fmt.count(-h['calls_saved'])} vs the best single model" if best else None, delta_color="inverse",
+                  help="Model calls including escalations; cache hits make none.")
+    with cols[4]:
+        ui.metric("Cache hit rate", fmt.pct(h["cache_hit_rate"]),
+                  f"{fmt.pct(run_metrics.get('false_hit_rate'))} of hits were false", delta_color="off",
+                  help="Jobs answered from the cache; false hits are cache answers feedback proved wrong.")
+    with cols[5]:
+        budget = h.get("budget_usd")
+        if budget:
+            ui.metric("Spend vs budget", fmt.pct(h["cost_usd"] / budget, digits=0),
+                      f"of {fmt.usd(budget)}", delta_color="off", help="Share of the run's budget spent.")
+        else:
+            ui.metric("Spend vs budget", "no budget", "set one in Data & models → Engine settings",
+                      delta_color="off")
+
+
+def render() -> None:
+    ui.page_header("Overview", "The scheduler on this trace against the best single model and every baseline.")
+    ctx = ui.require_context()
+    ui.simulated_notice(ctx, first_open=True)
+    raw = ui.baselines(ctx)
+    run = ui.current_run(ctx)
+    slow, slow_jobs = ui.slow_baselines(ctx)      # queued after the current run, so they never slow it down
+    raw = raw + slow
+    table = ui.metrics_table(raw)
+    if table.empty and run is None:
+        ui.empty_state("Nothing to show yet: the replay engine is not available in this installation.")
+        return
+    policy = ui.current_policy()
+    current = run.metrics if run is not None else None
+    if current:
+        h = data.headline(current, table)
+        st.markdown(headline_sentence(policy, h))
+        series = data.run_series(run.jobs, current.get("budget_usd"), ctx.trace.n_queries)
+        kpis(h, current, series)
+        st.caption(f"Feedback mode **{current.get('feedback', 'n/a')}** · scoring **{current.get('scoring', 'n/a')}**"
+                   f" · {ctx.trace.n_queries:,} jobs · time "
+                   f"{'modelled from the catalog latency model' if current.get('latency_modelled') else 'recorded'}"
+                   f" · baselines run without a budget.")
+    ui.background_status(ctx, slow_jobs, "the published baselines (OptLLM, cascade)")
+    points = data.cost_accuracy_points(table, current=current)
+    left, right = st.columns([3, 2])
+    with left:
+        ui.show_figure(charts.fig_cost_accuracy(points, ctx.colors, title="Cost vs accuracy: this run and every "
+                                                                          "baseline"), "overview.cost_accuracy")
+    with right:
+        if run is not None:
+            ui.show_figure(charts.fig_spend_vs_budget(series, current.get("budget_usd")), "overview.spend")
+        else:
+            ui.show_figure(charts.fig_policy_bars(table, "cost_usd", highlight=policy, colors=ctx.colors),
+                           "overview.cost_bars")
+
+    st.subheader("Against every baseline")
+    if current:
+        ui.table(data.comparison(current, table), "overview.table", hide=("calls_saved",))
+    else:
+        ui.table(table[["policy", "kind", "accuracy", "cost_usd", "processing_time_s", "llm_calls"]], "overview.table")
+    st.caption("Savings are the baseline's cost minus this run's; accuracy Δ is this run's accuracy minus the "
+               "baseline's, in percentage points. `best-single` and `oracle` look at every outcome in hindsight: "
+               "they are bounds, not policies one could run.")
+    c1, c2 = st.columns(2)
+    bars = ui.metrics_table(([current] if current else []) + raw)
+    with c1:
+        ui.show_figure(charts.fig_policy_bars(bars, "accuracy", highlight=policy, colors=ctx.colors),
+                       "overview.acc_bars")
+    with c2:
+        ui.show_figure(charts.fig_policy_bars(bars, "cost_usd", highlight=policy, colors=ctx.colors),
+                       "overview.cost_bars2")
+    if current and current.get("per_dataset"):
+        best = data.best_single(table)
+        runs = {policy: current}
+        if best is not None:
+            runs[f"best single ({str(best['policy']).split(':', 1)[1]})"] = data.metrics_by_policy(raw, best["policy"])
+        ui.show_figure(charts.fig_dataset_accuracy(data.per_dataset_frame(runs)), "overview.datasets")
+
+
+render()
