@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import pickle
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from engine.simulation.records import RunResult, StepRecord
 from engine.traces.model import Trace
 
 FEEDBACK_MODES = ("reference", "verifier", "none")
-CHECKPOINT_EVERY = 500
+CHECKPOINT_EVERY = int(os.environ.get("SLS_CHECKPOINT_EVERY", "500"))
 log = logging.getLogger(__name__)
 
 
