@@ -104,9 +104,17 @@ class Scheduler:
             return max(0.0, surplus)
         return surplus if surplus >= cheapest else min(remaining, cheapest)
 
+    @property
+    def pressure(self) -> float:
+        """How far the budget has pushed λ above its base (1 = not at all)."""
+        return max(1.0, self.pacer.lam / self.config.cost_weight) if self.config.cost_weight > 0 else 1.0
+
     def decide(self, predictions: dict[str, Prediction], ledger: BudgetLedger) -> Decision:
+        # Under budget pressure exploration shrinks: trying models is paid for from the same budget.
         return decide(predictions, cost_weight=self.pacer.lam, latency_weight=self.config.latency_weight,
-                      remaining_usd=self.spendable(ledger, predictions), rng=self.rng if self.config.explore else None, explore_scale=self.config.explore_scale,
+                      remaining_usd=self.spendable(ledger, predictions),
+                      rng=self.rng if self.config.explore else None,
+                      explore_scale=self.config.explore_scale / self.pressure,
                       cost_reference=self.config.cost_reference)
 
     def next_model(self, job: Job, decision: Decision, attempts: list[Attempt],
@@ -126,8 +134,8 @@ class Scheduler:
             return None
         if attempts[-1].verdict.ok is False:
             return affordable[0].model
-        if job.task not in self.config.agreement_tasks:
-            return None
+        if job.task not in self.config.agreement_tasks or self.pressure > 1.5:
+            return None   # second opinions are a luxury a budget under pressure does without
         if len(attempts) == 1 and attempts[0].predicted_p < self.config.agree_below:
             return affordable[0].model
         answers = {_norm(a.output) for a in attempts if a.verdict.ok is not False}
