@@ -316,18 +316,15 @@ class Gateway:
         and return its status: "done", "running", "queued" or "failed: <why>"."""
         key = self.result_key(trace_key, policy, params, catalog_json)
         with self._lock:
-            if key in self._results:
-                return "done"
-            if key in self._failed:
-                return f"failed: {self._failed[key]}"
-            future = self._pending.get(key)
-            if future is None:
-                if self._executor is None:
-                    from concurrent.futures import ThreadPoolExecutor
-                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-bg")
-                future = self._executor.submit(self._background_run, key, trace_key, policy, params, catalog_json)
-                self._pending[key] = future
-            return "running" if future.running() else ("done" if future.done() else "queued")
+            state = self._status_locked(key)
+            if state != "absent":
+                return state
+            if self._executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-bg")
+            self._pending[key] = self._executor.submit(self._background_run, key, trace_key, policy, params,
+                                                       catalog_json)
+            return self._status_locked(key)
 
     def _background_run(self, key, trace_key, policy, params, catalog_json) -> None:
         try:
@@ -344,11 +341,15 @@ class Gateway:
         """Status of a replay without queueing it: "done", "running", "queued", "failed: …" or "absent"."""
         key = self.result_key(trace_key, policy, params, catalog_json)
         with self._lock:
-            if key in self._results:
-                return "done"
-            if key in self._failed:
-                return f"failed: {self._failed[key]}"
-            future = self._pending.get(key)
+            return self._status_locked(key)
+
+    def _status_locked(self, key) -> str:
+        """"done", "failed: …", "running", "queued" or "absent" (call with the lock held)."""
+        if key in self._results:
+            return "done"
+        if key in self._failed:
+            return f"failed: {self._failed[key]}"
+        future = self._pending.get(key)
         if future is None:
             return "absent"
         return "running" if future.running() else ("done" if future.done() else "queued")

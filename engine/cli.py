@@ -165,18 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     trace_command("describe", cmd_describe, "summarise a trace (tasks, datasets, models)")
     p = sub.add_parser("policies", help="list the registered policies and baselines")
     p.set_defaults(func=cmd_policies)
-    _add_live_commands(sub)
-    return parser
-
-
-def _add_live_commands(sub) -> None:
-    try:
-        from engine.live_cli import add_commands
-    except ImportError as exc:
-        if "engine.live_cli" not in str(exc):
-            raise
-        return
+    from engine.live_cli import add_commands  # cheap: heavy client imports happen inside the commands
     add_commands(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,17 +74,21 @@ class EventLog:
                    drift_events: list[dict], state: bytes) -> None:
         """Atomically append steps/decisions/drift events and replace the run's state snapshot."""
         with self._tx():
-            self.db.executemany(
-                "INSERT INTO steps(run_id, seq, job_id, source, model, score, cost_usd, record) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                [(run_id, s["seq"], s["job_id"], s["source"], s["model"], s["score"], s["cost_usd"],
-                  json.dumps(s, default=str)) for s in steps])
-            self.db.executemany("INSERT OR REPLACE INTO decisions(run_id, seq, body) VALUES (?,?,?)",
-                                [(run_id, d["seq"], json.dumps(d, default=str)) for d in decisions])
+            self._insert(run_id, steps, decisions, on_conflict="ABORT")
             self.db.executemany("INSERT OR IGNORE INTO drift_events(run_id, seq, model, detail) VALUES (?,?,?,?)",
                                 [(run_id, e["seq"], e["model"], e["detail"]) for e in drift_events])
             self.db.execute("INSERT OR REPLACE INTO checkpoints(run_id, seq, state, at) VALUES (?,?,?,?)",
                             (run_id, seq, state, time.time()))
+
+    def _insert(self, run_id: str, steps: list[dict], decisions: list[dict], *, on_conflict: str) -> None:
+        """Insert steps (a seq already logged is an error, or ignored) and upsert decisions; inside a _tx."""
+        self.db.executemany(
+            f"INSERT OR {on_conflict} INTO steps(run_id, seq, job_id, source, model, score, cost_usd, record) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            [(run_id, s["seq"], s["job_id"], s["source"], s["model"], s.get("score"), s["cost_usd"],
+              json.dumps(s, default=str)) for s in steps])
+        self.db.executemany("INSERT OR REPLACE INTO decisions(run_id, seq, body) VALUES (?,?,?)",
+                            [(run_id, d["seq"], json.dumps(d, default=str)) for d in decisions])
 
     def last_checkpoint(self, run_id: str) -> tuple[int, bytes] | None:
         row = self.db.execute("SELECT seq, state FROM checkpoints WHERE run_id=?", (run_id,)).fetchone()
@@ -115,17 +119,9 @@ class EventLog:
 
     # -- live jobs and feedback ----------------------------------------------------------------------------
     def record_step(self, run_id: str, step: dict, decision: dict | None = None) -> None:
-        self.checkpoint_free(run_id, [step], [decision] if decision else [])
-
-    def checkpoint_free(self, run_id: str, steps: list[dict], decisions: list[dict]) -> None:
+        """Log one live job (and its decision); a seq already logged is left as it was."""
         with self._tx():
-            self.db.executemany(
-                "INSERT OR IGNORE INTO steps(run_id, seq, job_id, source, model, score, cost_usd, record) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                [(run_id, s["seq"], s["job_id"], s["source"], s["model"], s.get("score"), s["cost_usd"],
-                  json.dumps(s, default=str)) for s in steps])
-            self.db.executemany("INSERT OR REPLACE INTO decisions(run_id, seq, body) VALUES (?,?,?)",
-                                [(run_id, d["seq"], json.dumps(d, default=str)) for d in decisions])
+            self._insert(run_id, [step], [decision] if decision else [], on_conflict="IGNORE")
 
     def next_seq(self, run_id: str) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM steps WHERE run_id=?", (run_id,)).fetchone()

@@ -73,10 +73,8 @@ def explore_std(mean: float, n_obs: int) -> float:
 
 def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency_weight: float = 0.0,
            remaining_usd: float = math.inf, rng: random.Random | None = None,
-           reserve_factor: float = 1.0, explore_scale: float = 1.0, cost_reference: str = "median") -> Decision:
-    """Choose the model with the best (sampled) utility among those whose predicted cost fits the budget.
-
-    `reserve_factor` inflates predicted costs for the affordability check (a safety margin)."""
+           explore_scale: float = 1.0, cost_reference: str = "median") -> Decision:
+    """Choose the model with the best (sampled) utility among those whose predicted cost fits the budget."""
     if not predictions:
         return Decision(None, (), "no candidate model", cost_weight)
     costs = sorted(p.cost_usd for p in predictions.values())
@@ -89,7 +87,7 @@ def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency
                    if rng is not None else p.p_success)
         penalty = cost_weight * p.cost_usd / c_ref + latency_weight * p.latency_s / l_ref
         rows.append(Row(name, p.p_success, p.p_std, p.cost_usd, p.latency_s, p.p_success - penalty,
-                        sampled - penalty, p.cost_usd * reserve_factor <= remaining_usd))
+                        sampled - penalty, p.cost_usd <= remaining_usd))
     affordable = [r for r in rows if r.affordable]
     if not affordable:
         return Decision(None, tuple(rows), "nothing affordable within the remaining budget", cost_weight)

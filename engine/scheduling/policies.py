@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from engine.jobs import Verdict
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.simulation.env import ReplayEnv
 from engine.simulation.policy import ReplayOptions, register
@@ -18,13 +19,7 @@ from engine.simulation.records import StepRecord
 from engine.tasks import get_task
 from engine.updates.manager import Attempt, Feedback
 
-
-class _Rejected:
-    ok = False
-    reason = "call cut by the budget"
-
-
-TRUNCATED = _Rejected()
+TRUNCATED = Verdict(False, "call cut by the budget")
 
 
 def follow_up(attempts: list[Attempt]) -> str:
@@ -109,8 +104,7 @@ class SchedulerPolicy:
             return StepRecord(i, job.job_id, job.task, job.dataset, "model", cheapest, attempts=1,
                               score=result.score, cost_usd=result.cost_usd, latency_s=result.latency_s,
                               reason="budget nearly exhausted: cheapest model", models_tried=(cheapest,))
-        return StepRecord(i, job.job_id, job.task, job.dataset, "refused", None, score=0.0,
-                          reason=f"budget exhausted ({behaviour}): job not answered")
+        return StepRecord.refused(i, job, f"budget exhausted ({behaviour}): job not answered")
 
     # -- checkpoints (resumable replays) -------------------------------------------------------------------
     def snapshot(self) -> bytes:

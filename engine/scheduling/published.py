@@ -75,8 +75,7 @@ class OptLLM:
     def run_job(self, i: int, env: ReplayEnv) -> StepRecord:
         job = env.job(i)
         if env.ledger.remaining_usd <= 0:
-            return StepRecord(i, job.job_id, job.task, job.dataset, "refused", None, score=0.0,
-                              reason="budget exhausted")
+            return StepRecord.refused(i, job)
         j = int(self.assignment[i])
         result = env.call(i, j)
         return StepRecord(i, job.job_id, job.task, job.dataset, "model", result.model, attempts=1,
@@ -107,8 +106,7 @@ class Cascade:
             if result.truncated or task.verify(job, result.output).ok is not False:
                 break
         if last is None:
-            return StepRecord(i, job.job_id, job.task, job.dataset, "refused", None, score=0.0,
-                              reason="budget exhausted")
+            return StepRecord.refused(i, job)
         return StepRecord(i, job.job_id, job.task, job.dataset, "model", last.model, attempts=len(tried),
                           score=last.score, cost_usd=cost, latency_s=latency, models_tried=tuple(tried),
                           reason="cascade: cheapest model the verifier accepted")

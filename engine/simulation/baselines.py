@@ -41,8 +41,7 @@ class FixedChoice:
         job = env.job(i)
         j = self._choose(i, env)
         if env.ledger.remaining_usd <= 0:
-            return StepRecord(i, job.job_id, job.task, job.dataset, "refused", None, score=0.0,
-                              reason="budget exhausted")
+            return StepRecord.refused(i, job)
         result = env.call(i, j)
         return StepRecord(i, job.job_id, job.task, job.dataset, "model", result.model, attempts=1,
                           score=result.score, cost_usd=result.cost_usd, latency_s=result.latency_s,

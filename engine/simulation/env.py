@@ -130,17 +130,12 @@ class ReplayEnv:
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _latency_matrix(self) -> np.ndarray:
+        """Recorded latency, else the catalog's latency model over (estimated) output tokens."""
+        tokens = self.trace.output_tokens_or_estimate()
         lat = self.trace.latency_s.copy()
-        out_tok = np.nan_to_num(self.trace.output_tokens, nan=np.nan)
         for j, spec in enumerate(self.specs):
             base, per_tok = spec.latency_model
-            tokens = out_tok[:, j]
-            # without token counts, estimate them from the raw completion's length (≈ 4 chars per token)
-            est = np.where(np.isnan(tokens),
-                           np.fromiter((len(str(t)) / 4.0 for t in self.trace.raw_outputs[:, j]), float,
-                                       count=self.trace.n_queries), tokens)
-            modelled = base + per_tok * est
-            lat[:, j] = np.where(np.isnan(lat[:, j]), modelled, lat[:, j])
+            lat[:, j] = np.where(np.isnan(lat[:, j]), base + per_tok * tokens[:, j], lat[:, j])
         return lat
 
     def _availability(self) -> list[int]:

@@ -84,9 +84,5 @@ def policy_names(model_names: list[str] | None = None) -> list[str]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their policies; done lazily so importing this module is cheap.
+    from engine.scheduling import policies, published  # noqa: F401
     from engine.simulation import baselines  # noqa: F401
-    try:
-        from engine.scheduling import policies, published  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - only while the engine is partially installed
-        if "engine.scheduling.policies" not in str(exc):
-            raise

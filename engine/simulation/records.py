@@ -32,6 +32,11 @@ class StepRecord:
     models_tried: tuple[str, ...] = ()
     false_hit: bool = False
 
+    @classmethod
+    def refused(cls, seq: int, job, reason: str = "budget exhausted") -> StepRecord:
+        """A job left unanswered (it scores 0)."""
+        return cls(seq, job.job_id, job.task, job.dataset, "refused", None, score=0.0, reason=reason)
+
 
 @dataclass
 class RunResult:

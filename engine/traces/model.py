@@ -66,6 +66,16 @@ class Trace:
         """The i-th job (arrival order) as a `Job`."""
         return self.jobs()[i]
 
+    def output_tokens_or_estimate(self) -> np.ndarray:
+        """Output tokens, with a missing count estimated from the raw completion (≈ 4 characters a token).
+        Computed once per trace: every replay's latency model needs it."""
+        cached = self.__dict__.get("_out_tokens")
+        if cached is None:
+            lengths = np.vectorize(lambda t: len(str(t)) / 4.0, otypes=[float])(self.raw_outputs)
+            cached = np.where(np.isnan(self.output_tokens), lengths, self.output_tokens)
+            self.__dict__["_out_tokens"] = cached
+        return cached
+
     def jobs(self) -> list[Job]:
         """Every job in arrival order (built once, then shared: jobs are immutable)."""
         cached = self.__dict__.get("_jobs")
