@@ -54,7 +54,10 @@ def _emit(results: list[dict], as_json: bool, out=None) -> None:
         for metrics in results:
             out.write(json.dumps(metrics, sort_keys=False, default=str) + "\n")
     else:
-        out.write(_format_table(results, METRIC_COLUMNS) + "\n")
+        columns = METRIC_COLUMNS
+        if any(m.get("budget_usd") is not None for m in results):
+            columns = [columns[0], ("budget_usd", "budget", ""), *columns[1:]]
+        out.write(_format_table(results, columns) + "\n")
         if results and results[0].get("latency_modelled"):
             out.write("time_s = modelled API time (catalog latency model) + measured engine time\n")
 

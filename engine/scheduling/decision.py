@@ -51,6 +51,13 @@ class Decision:
     reason: str
     cost_weight: float
 
+    @property
+    def explore_gap(self) -> float:
+        """Expected utility given up by choosing `chosen` instead of the best mean (0 when exploiting)."""
+        rows = [r for r in self.table if r.affordable]
+        chosen = next((r for r in rows if r.model == self.chosen), None)
+        return max(0.0, max(r.utility for r in rows) - chosen.utility) if chosen is not None else 0.0
+
     def ranked(self, exclude: Sequence[str] = ()) -> list[Row]:
         """Affordable rows by expected utility (mean, not sampled), best first, without `exclude`."""
         rows = [r for r in self.table if r.affordable and r.model not in exclude]

@@ -93,7 +93,8 @@ class SchedulerPolicy:
                           score=final.score, cost_usd=sum(a.cost_usd for a in attempts),
                           latency_s=sum(a.latency_s for a in attempts),
                           predicted_p=predictions[final.model].p_success, verified=final.verdict.ok,
-                          reason=reason, models_tried=tuple(a.model for a in attempts))
+                          reason=reason, models_tried=tuple(a.model for a in attempts),
+                          explore_gap=round(decision.explore_gap, 6))
 
     def _exhausted(self, i: int, env: ReplayEnv, job, predictions) -> StepRecord:
         behaviour = self.options.exhausted

@@ -39,6 +39,7 @@ class SchedulerConfig:
     # another model is asked; if the two disagree, the strongest affordable model breaks the tie.
     agreement_tasks: tuple[str, ...] = ("multiple_choice", "text_classification")
     agree_below: float = 0.97
+    call_cap: float | None = 4.0     # under a budget, a call may cost at most this many average calls
 
     @classmethod
     def from_params(cls, params: dict, **overrides) -> SchedulerConfig:
@@ -102,7 +103,14 @@ class Scheduler:
         surplus = remaining - future * miss_rate * cheapest
         if extra:
             return max(0.0, surplus)
-        return surplus if surplus >= cheapest else min(remaining, cheapest)
+        if surplus < cheapest:
+            return min(remaining, cheapest)
+        # One call may cost at most `call_cap` times what a call may spend on average from here on: a model
+        # the budget could never pay for regularly is not worth trying (exploring it would teach nothing usable).
+        rate = self.pacer.rate(ledger)
+        if rate is not None and self.config.call_cap:
+            surplus = min(surplus, max(cheapest, self.config.call_cap * rate / miss_rate))
+        return surplus
 
     @property
     def pressure(self) -> float:

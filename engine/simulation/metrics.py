@@ -52,6 +52,8 @@ def summarise(records: list[StepRecord], *, policy: str, budget: float | None = 
     if overhead:
         out["engine_overhead_us"] = {q: round(_quantile(overhead, p), 1)
                                      for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
+    if any(r.explore_gap > 0 for r in records):
+        out["cold_start"] = cold_start(records)
     by_dataset: dict[str, list[StepRecord]] = defaultdict(list)
     for r in records:
         by_dataset[r.dataset].append(r)
@@ -59,6 +61,39 @@ def summarise(records: list[StepRecord], *, policy: str, budget: float | None = 
                               if k in ("queries", "accuracy", "cost_usd", "llm_calls", "cache_hit_rate")}
                           for d, rs in sorted(by_dataset.items())}
     return out
+
+
+def cold_start(records: list[StepRecord], *, window: int = 50, settled_below: float = 0.2,
+               gap: float = 0.02) -> dict:
+    """How long the policy explored before it settled, and what that cost.
+
+    A call explores when Thompson sampling chose a model whose expected utility is more than `gap` below
+    the best one's (trying one of several near-equal models is not exploring: it gives nothing up). The
+    run has settled at the first job from which every later window of `window` model calls explores at
+    most `settled_below` of the time; `jobs` and `cost_usd` are what came before that point (the
+    cold-start cost), with the accuracy before and after it. A run that never settles reports all its jobs.
+    """
+    calls = [k for k, r in enumerate(records) if r.source == "model"]
+    flags = [records[k].explore_gap > gap for k in calls]
+    settled_at = len(records)
+    if len(calls) >= window:
+        # scan windows from the last one back; the run is settled from the start of the earliest window
+        # such that it and every window after it stay at or below the threshold
+        explored = sum(flags[len(flags) - window:])
+        start = len(flags) - window
+        while start >= 0 and explored <= settled_below * window:
+            settled_at = calls[start]
+            start -= 1
+            if start >= 0:
+                explored += flags[start] - flags[start + window]
+
+    def accuracy(rs: list[StepRecord]) -> float | None:
+        graded = [r.score for r in rs if not math.isnan(r.score)]
+        return round(sum(graded) / len(graded), 4) if graded else None
+
+    return {"jobs": settled_at, "cost_usd": round(sum(r.cost_usd for r in records[:settled_at]), 6),
+            "explored_calls": sum(flags), "accuracy_before": accuracy(records[:settled_at]),
+            "accuracy_after": accuracy(records[settled_at:])}
 
 
 def _quantile(sorted_values: list[float], p: float) -> float:

@@ -31,6 +31,7 @@ class StepRecord:
     reason: str = ""
     models_tried: tuple[str, ...] = ()
     false_hit: bool = False
+    explore_gap: float = 0.0    # expected utility the decision gave up to explore (0 when it exploited)
 
     @classmethod
     def refused(cls, seq: int, job, reason: str = "budget exhausted") -> StepRecord:

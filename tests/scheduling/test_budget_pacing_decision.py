@@ -50,6 +50,34 @@ def test_pacer_raises_lambda_when_ahead_and_lowers_when_behind():
     assert pacer.lam_min <= down <= pacer.lam_max
 
 
+def _pace(pacer: Pacer, ledger: BudgetLedger, spend: float) -> float:
+    ledger.charge(spend)
+    lam = pacer.update(ledger)
+    ledger.jobs_seen += 1
+    return lam
+
+
+def test_pacer_steps_on_this_jobs_spend_against_the_rate_that_lands_on_budget():
+    ledger, pacer = BudgetLedger(1.0, 100), Pacer(base=0.2)
+    up = _pace(pacer, ledger, 0.02)                 # twice the rate of 0.01 per job
+    assert up > 0.2
+    assert _pace(pacer, ledger, 0.0) < up           # a cache hit spends nothing: λ eases off
+    at_rate = pacer.lam
+    assert _pace(pacer, ledger, ledger.remaining_usd / 98) == pytest.approx(at_rate)   # on the rate: λ holds
+
+
+def test_an_early_expensive_call_is_paid_back_without_wind_up():
+    # One call worth 40 jobs' allowance, then jobs at half the rate: λ jumps once, then comes back down
+    # within a few dozen jobs, instead of staying up until the accumulated gap is repaid.
+    ledger, pacer = BudgetLedger(1.0, 200), Pacer(base=0.05)
+    peak = _pace(pacer, ledger, 0.2)
+    assert peak == pytest.approx(0.05 * math.e)     # one step is capped at a factor e
+    for _ in range(60):
+        lam = _pace(pacer, ledger, 0.5 * pacer.rate(ledger))
+    assert lam < 0.05
+    assert ledger.spent_usd <= 1.0
+
+
 def test_pacer_without_budget_keeps_base():
     pacer = Pacer(base=0.3)
     assert pacer.update(BudgetLedger(None, 100)) == 0.3
@@ -93,3 +121,17 @@ def test_thompson_sampling_explores_uncertain_models_and_is_seeded():
 def test_ranked_excludes_tried_models():
     d = decide({"a": pred(0.9, 0.01), "b": pred(0.8, 0.001), "c": pred(0.1, 0.0001)}, cost_weight=0.0)
     assert [r.model for r in d.ranked(exclude=["a"])] == ["b", "c"]
+
+
+def test_under_a_budget_a_call_the_budget_could_never_pay_for_regularly_is_not_tried():
+    from engine.catalog import Catalog
+    from engine.scheduling.scheduler import Scheduler, SchedulerConfig
+
+    core = Scheduler(Catalog([]), SchedulerConfig(use_cache=False), seed=1)
+    ledger = BudgetLedger(1.0, 1000)                 # $0.001 per job
+    preds = {"luxury": pred(0.99, 0.006, n_obs=0), "fits": pred(0.80, 0.001), "cheap": pred(0.5, 0.0001)}
+    picks = {core.decide(preds, ledger).chosen for _ in range(50)}
+    assert "luxury" not in picks                     # 6 average calls: never affordable, never explored
+    assert core.decide(preds, BudgetLedger(None, 1000)).table[1].affordable   # without a budget it is
+    rich = BudgetLedger(10.0, 1000)                  # $0.01 per job: now it fits
+    assert any(r.model == "luxury" and r.affordable for r in core.decide(preds, rich).table)

@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 from engine.simulation.metrics import summarise
 from engine.simulation.records import StepRecord
 
@@ -28,3 +30,21 @@ def test_summarise_counts_and_rates():
 def test_summarise_empty():
     m = summarise([], policy="p")
     assert m["queries"] == 0 and m["accuracy"] == 0.0
+
+
+def test_cold_start_ends_where_exploration_stops_and_reports_its_cost():
+    from engine.simulation.metrics import cold_start
+
+    def step(k, gap):
+        return StepRecord(k, f"j{k}", "t", "d", "model", "m", attempts=1, score=1.0 if k >= 100 else 0.0,
+                          cost_usd=0.01, explore_gap=gap)
+
+    records = [step(k, 0.1 if k < 100 and k % 2 == 0 else 0.0) for k in range(400)]
+    out = cold_start(records, window=50, settled_below=0.2)
+    assert 60 <= out["jobs"] <= 100                   # the last windows that still explored > 20% end here
+    assert out["cost_usd"] == pytest.approx(0.01 * out["jobs"])
+    assert out["explored_calls"] == 50
+    assert out["accuracy_after"] > 0.9 > 0.5 > out["accuracy_before"]
+    # exploring among near-equal models (gap below 0.02) is not cold start
+    assert cold_start([step(k, 0.01) for k in range(200)])["jobs"] == 0
+    assert summarise(records, policy="sls")["cold_start"]["jobs"] == out["jobs"]
