@@ -30,7 +30,7 @@ from engine.cache.store import ChromaStore
 from engine.jobs import Job
 from engine.tasks.templates import literal_chars
 
-__all__ = ["instantiate", "main", "run", "synthetic_templates"]
+__all__ = ["instantiate", "main", "run", "synthetic_questions", "synthetic_templates"]
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,8 @@ def _template_case(n: int, lookups: int) -> dict[str, Any]:
             "all": _percentiles(hits + misses), "hit_lines_matched": found / lookups, "layout": index.stats()}
 
 
-def _question_texts(n: int, seed: int) -> list[str]:
+def synthetic_questions(n: int, seed: int = 0) -> list[str]:
+    """`n` question-like texts of 8–30 random pseudo-words (keys for the semantic cache)."""
     rng = random.Random(seed)
     words = _vocabulary(rng, 4000)
     return [" ".join(rng.choice(words) for _ in range(rng.randint(8, 30))) + "?" for _ in range(n)]
@@ -176,12 +177,12 @@ def bench_semantic(sizes: Sequence[int], queries: int = 1000) -> dict[str, Any]:
 
 def _semantic_case(n: int, queries: int) -> dict[str, Any]:
     emb = HashNgramEmbedder()
-    texts = _question_texts(n, seed=n)
+    texts = synthetic_questions(n, seed=n)
     vectors = emb.embed(texts)
     cache = SemanticCache(emb.dim)
     for i, (text, v) in enumerate(zip(texts, vectors, strict=True)):
         cache.add(f"q{i}", "qa", "default", text, v)
-    qs = list(emb.embed(_question_texts(queries, seed=n + 1)))
+    qs = list(emb.embed(synthetic_questions(queries, seed=n + 1)))
     search = _time_each(lambda q: cache.nearest("qa", "default", q), qs)
     manager = CacheManager(None, emb, max_entries_per_task=n + 1)
     for i, text in enumerate(texts):
@@ -190,7 +191,7 @@ def _semantic_case(n: int, queries: int) -> dict[str, Any]:
     def lookup(text: str) -> Any:
         return manager.lookup(Job("p", "qa", text), text)
 
-    miss = _time_each(lookup, _question_texts(queries, seed=n + 2))
+    miss = _time_each(lookup, synthetic_questions(queries, seed=n + 2))
     exact = _time_each(lookup, texts[:queries])
     return {"numpy_nearest": _percentiles(search), "manager_lookup_miss": _percentiles(miss),
             "manager_lookup_exact_hit": _percentiles(exact)}
@@ -199,7 +200,7 @@ def _semantic_case(n: int, queries: int) -> dict[str, Any]:
 def bench_chroma(n: int, queries: int = 300) -> dict[str, Any]:
     """Write-behind flush throughput (upserts, metadata updates) and Chroma query latency."""
     emb = HashNgramEmbedder()
-    texts = _question_texts(n, seed=99)
+    texts = synthetic_questions(n, seed=99)
     vectors = emb.embed(texts)
     with tempfile.TemporaryDirectory() as tmp:
         store = ChromaStore.persistent(Path(tmp) / "chroma", max_batch=5000, flush_threshold=10**9)
@@ -219,7 +220,7 @@ def bench_chroma(n: int, queries: int = 300) -> dict[str, Any]:
         t = time.perf_counter()
         updated = store.flush()
         update_s = time.perf_counter() - t
-        qs = emb.embed(_question_texts(queries, seed=100))
+        qs = emb.embed(synthetic_questions(queries, seed=100))
         store.query("bench", qs[0])
         chroma_q = _time_each(lambda q: store.query("bench", q, 4), list(qs))
         t = time.perf_counter()

@@ -90,6 +90,8 @@ class HashNgramEmbedder:
         if n == 0:
             return out
         padded = [f" {t.lower() if self.lowercase else t} " for t in texts]
+        if n == 1:
+            return self._embed_single(padded[0], out)
         lengths = np.fromiter((len(p) for p in padded), dtype=np.int64, count=n)
         codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         total = codes.shape[0]
@@ -122,6 +124,34 @@ class HashNgramEmbedder:
             sign = 1.0 - 2.0 * (mixed >> _S63).astype(np.float64)
             flat += np.bincount(row_of * self.dim + bucket, weights=sign, minlength=n * self.dim)
         out[:] = flat.reshape(n, self.dim)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+    def _embed_single(self, padded: str, out: np.ndarray) -> np.ndarray:
+        """`embed` of one (padded) text without the batch bookkeeping (row of each position, text ends,
+        validity masks) and with one hash finalisation and one ``bincount`` for all n-gram sizes: the
+        cache embeds one key per lookup and per store, where that overhead was over half of the time.
+
+        The vector is bit-for-bit the batch one: the same hashes, and bucket sums of ±1 terms are exact
+        integers in float64 whatever the order they are added in."""
+        codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        total = codes.shape[0]
+        lo, hi = self.ngram_range
+        grams = [codes ^ np.uint64(0x9E3779B1)] if lo == 1 else []
+        h = codes.copy()
+        for k in range(2, hi + 1):
+            m = total - k + 1        # positions whose k-gram lies inside the text
+            if m <= 0:
+                break
+            h[:m] = h[:m] * _MULT + codes[k - 1:]
+            if k >= lo:
+                grams.append(h[:m] ^ np.uint64(k * 0x9E3779B1))
+        if grams:
+            mixed = _fmix64(np.concatenate(grams))
+            bucket = (mixed % np.uint64(self.dim)).astype(np.int64)
+            sign = 1.0 - 2.0 * (mixed >> _S63).astype(np.float64)
+            out[0] = np.bincount(bucket, weights=sign, minlength=self.dim)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)
         return out

@@ -124,9 +124,10 @@ class ReplayEnv:
         if not self.ledger.can_afford(cost):
             cost, output, score, truncated = self.ledger.remaining_usd, "", 0.0, True
         self.ledger.charge(cost)
+        out_tokens = float(self.trace.output_tokens[i, j])   # a plain float: np.nan_to_num costs µs per call
         return CallResult(self.models[j], str(self.trace.raw_outputs[i, j]), output, score, cost,
                           float(self._latency[i, j]), self.input_tokens(i, j),
-                          float(np.nan_to_num(self.trace.output_tokens[i, j], nan=0.0)), truncated)
+                          0.0 if math.isnan(out_tokens) else out_tokens, truncated)
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _latency_matrix(self) -> np.ndarray:

@@ -33,6 +33,19 @@ def test_batch_equals_single_calls():
         np.testing.assert_array_equal(e.embed_one(text), row)
 
 
+@pytest.mark.parametrize("kwargs", [{"ngram_range": (1, 1)}, {"ngram_range": (1, 3)}, {"ngram_range": (2, 6)},
+                                    {"dim": 7, "ngram_range": (4, 4)}, {"dim": 64, "lowercase": False}])
+def test_one_text_alone_or_in_a_batch_gives_the_same_bits(kwargs):
+    # a single text takes a shorter path than a batch; the cache relies on both agreeing exactly
+    e = HashNgramEmbedder(**kwargs)
+    texts = [*TEXTS, "a", "abcd", "x" * 700, "Failed password for root from 10.0.0.1 port 22 ssh2"]
+    batch = e.embed(texts)
+    for text, row in zip(texts, batch, strict=True):
+        single = e.embed([text])
+        assert single.shape == (1, e.dim) and single.dtype == np.float32 and single.flags.c_contiguous
+        np.testing.assert_array_equal(single[0], row)
+
+
 def test_lexical_similarity_ordering_and_case_folding():
     e = HashNgramEmbedder()
     v = e.embed(TEXTS[:4] + ["PARIS WEATHER TODAY"])

@@ -1,6 +1,6 @@
-"""Replay throughput benchmark (not a test: timing belongs in benchmarks, not assertions).
+"""Replay client throughput (the live engine's `replay` backend, not the replay policy: see `python -m bench`).
 
-    .venv/bin/python tests/clients/bench_replay_throughput.py [n_jobs]
+    .venv/bin/python -m bench.replay_client [n_jobs]
 
 Builds a synthetic trace of the loghub-dev size (16,000 jobs) in memory and times one thread calling
 the replay model every way the engine can: the `answer` fast path, `_generate`, LangChain's `invoke`,
