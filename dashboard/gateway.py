@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -379,19 +380,23 @@ class Gateway:
         """Write uploaded trace files into `<workspace>/uploads/<digest>/` and return that folder.
 
         Only the three trace file names (optionally .gz) are accepted; anything else is a clear error. When a
-        name comes twice (a file added again), the later one is used."""
+        name comes twice (a file added again), the later one is used. A name's folder part is ignored (only
+        the file name counts), and nothing is written through a symbolic link: each file is written to a
+        fresh temporary file in the folder, then renamed over the final name."""
         if not files:
             raise ValueError("No files uploaded yet: add models.csv, queries.csv and outcomes.csv.")
         names = {}
         for name, payload in files:
-            base = Path(name).name.lower()
+            base = Path(name).name.lower() if isinstance(name, str) else ""
             if not re.fullmatch(r"(models|queries|outcomes)\.csv(\.gz)?", base):
-                raise ValueError(f"'{name}' is not a trace file: expected models.csv, queries.csv or outcomes.csv "
-                                 "(each may be .csv.gz).")
+                raise ValueError(f"{_show_name(name)} is not a trace file: expected models.csv, queries.csv or "
+                                 "outcomes.csv (each may be .csv.gz).")
             stem = base.split(".")[0]     # the uploader keeps earlier files: the latest one of a name wins
+            if not isinstance(payload, bytes | bytearray | memoryview):
+                raise ValueError(f"{_show_name(name)}: expected the file's bytes, got {type(payload).__name__}.")
             if len(payload) > MAX_UPLOAD_BYTES:
-                raise ValueError(f"'{name}' is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
-            names[stem] = (base, payload)
+                raise ValueError(f"{_show_name(name)} is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
+            names[stem] = (base, bytes(payload))
         missing = [n for n in ("models", "queries", "outcomes") if n not in names]
         if missing:
             raise ValueError("A trace needs three files; missing: " + ", ".join(f"{m}.csv" for m in missing) + ".")
@@ -399,15 +404,21 @@ class Gateway:
         for stem in sorted(names):
             digest.update(names[stem][0].encode())
             digest.update(names[stem][1])
-        root = workspace_dir() / "uploads"
+        workspace = workspace_dir()
+        root = workspace / "uploads"
         folder = root / digest.hexdigest()
-        if not folder.resolve().is_relative_to(workspace_dir()):
-            raise ValueError("upload folder escapes the workspace")
+        if root.is_symlink() or folder.is_symlink() or not folder.resolve().is_relative_to(workspace):
+            raise ValueError("upload folder escapes the workspace (a symbolic link in its path)")
         folder.mkdir(parents=True, exist_ok=True)
         for base, payload in names.values():
-            tmp = folder / (base + ".part")
-            tmp.write_bytes(payload)
-            tmp.replace(folder / base)
+            fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)  # O_EXCL: a new file
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(payload)
+                os.replace(tmp, folder / base)    # replaces a link at that name, never writes through it
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return folder
 
     # -- the live engine (Playground) --------------------------------------------------------------------
@@ -448,6 +459,12 @@ PLAYGROUND_BACKENDS = {
 }
 
 
+def _show_name(name: object, limit: int = 80) -> str:
+    """An uploaded file's name for a message: quoted, control characters escaped, shortened."""
+    text = repr(name)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def live_key_configured() -> bool:
     """Whether an Anthropic key is configured (the key itself is never read here)."""
     return bool(os.environ.get("ANTHROPIC_API_KEY", "").strip())
@@ -466,8 +483,9 @@ class PlaygroundEngine:
     def plan(self, text: str, task: str, labels=(), budget=None, model=None) -> dict:
         """Cache lookup, predictions and choice for a job, without calling any model."""
         from engine.scheduling.budget import BudgetLedger
+        from engine.service import check_budget
         job = self._engine.make_job(text, task, labels)
-        planned = self._engine.plan(job, [model] if model else None, BudgetLedger(budget))
+        planned = self._engine.plan(job, [model] if model else None, BudgetLedger(check_budget(budget)))
         hit = planned.get("cache_hit")
         decision = planned.get("decision") or {}
         return {"job_id": None, "answer": hit["answer"] if hit else None, "cached": hit is not None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,6 +32,10 @@ LATENCY_DEFAULTS_BY_SIZE: tuple[tuple[float, float, float], ...] = (
     (math.inf, 0.80, 0.030),
 )
 LATENCY_DEFAULT_UNKNOWN = (0.60, 0.020)
+#: The highest price a catalog accepts, USD per million tokens (a dollar a token): anything above is a unit
+#: mistake, and a price near the float limit turned a call's cost into infinity.
+MAX_PRICE_USD_PER_MTOK = 1_000_000.0
+_NUMBER_FIELDS = ("input_usd_per_mtok", "output_usd_per_mtok", "params_b", "latency_base_s", "latency_per_token_s")
 
 
 def default_latency(params_b: float | None) -> tuple[float, float]:
@@ -43,10 +48,23 @@ def default_latency(params_b: float | None) -> tuple[float, float]:
     return LATENCY_DEFAULT_UNKNOWN
 
 
+def _is_text(value: str) -> bool:
+    """True for text that can be stored and sent (no lone surrogates, e.g. from a JSON "\\ud800" escape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     """One catalog entry. Prices are USD per million tokens; None means unknown (cost then comes from
-    recorded or reported usage only)."""
+    recorded or reported usage only), 0 means free (the model's calls cost nothing and fit any budget).
+
+    Validated on construction (`SettingsError`): a non-empty name; numbers finite, >= 0 and not bools
+    (prices at most `MAX_PRICE_USD_PER_MTOK`); provider, api_model and tier strings.
+    """
 
     name: str
     provider: str
@@ -59,11 +77,23 @@ class ModelSpec:
     tier: str | None = None          # "cheap" | "mid" | "top", informative
 
     def __post_init__(self):
-        for field_name in ("input_usd_per_mtok", "output_usd_per_mtok", "params_b",
-                           "latency_base_s", "latency_per_token_s"):
+        if not isinstance(self.name, str) or not self.name.strip() or not _is_text(self.name):
+            raise SettingsError(f"a catalog model needs a name (non-empty text), got {self.name!r}")
+        for field_name in ("provider", "api_model", "tier"):
             value = getattr(self, field_name)
-            if value is not None and (not math.isfinite(value) or value < 0):
-                raise SettingsError(f"model '{self.name}': {field_name} must be a finite number >= 0, got {value!r}")
+            if not (isinstance(value, str) and _is_text(value)) and not (value is None and field_name != "provider"):
+                raise SettingsError(f"model '{self.name}': {field_name} must be text, got {value!r}")
+        for field_name in _NUMBER_FIELDS:
+            value = getattr(self, field_name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise SettingsError(f"model '{self.name}': {field_name} must be a finite number >= 0 "
+                                    f"(or null when unknown), got {value!r}")
+            if field_name.endswith("_usd_per_mtok") and value > MAX_PRICE_USD_PER_MTOK:
+                raise SettingsError(f"model '{self.name}': {field_name} is {value!r} USD per million tokens, more "
+                                    f"than {MAX_PRICE_USD_PER_MTOK:,.0f}; prices are USD per million tokens")
+            object.__setattr__(self, field_name, float(value))
 
     @property
     def latency_model(self) -> tuple[float, float]:
@@ -156,11 +186,15 @@ class Catalog:
         return json.dumps([asdict(m) for m in self], indent=2)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "catalog") -> Catalog:
+    def from_json(cls, text: str, source: str = "catalog", *, require_prices: bool = False) -> Catalog:
+        """A catalog from a JSON list of models. `require_prices`: every entry must give both prices (0 for a
+        free model) — a live model without prices would be called at an unknown cost, counted as 0."""
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SettingsError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except RecursionError:
+            raise SettingsError(f"{source}: not valid JSON (nested too deeply)") from None
         if not isinstance(items, list):
             raise SettingsError(f"{source}: expected a JSON list of models")
         specs = []
@@ -170,15 +204,29 @@ class Catalog:
             unknown = set(item) - set(ModelSpec.__dataclass_fields__)
             if unknown:
                 raise SettingsError(f"{source}: entry {i} has unknown keys {sorted(unknown)}")
-            specs.append(ModelSpec(**item))
+            if require_prices:
+                missing = [k for k in ("input_usd_per_mtok", "output_usd_per_mtok") if item.get(k) is None]
+                if missing:
+                    raise SettingsError(f"{source}: entry {i} ({item['name']!r}) has no {' or '.join(missing)}; "
+                                        "a model called live needs both prices in USD per million tokens "
+                                        "(0 for a free model), or its calls would count as free")
+            try:
+                specs.append(ModelSpec(**item))
+            except SettingsError as exc:
+                raise SettingsError(f"{source}: entry {i}: {exc}") from None
         return cls(specs)
 
     @classmethod
     def load(cls, path: str | Path) -> Catalog:
+        """The catalog file `SLS_CATALOG` names: the live models, so every entry needs both prices."""
         path = Path(path)
         if not path.is_file():
             raise SettingsError(f"catalog file {path} does not exist")
-        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"catalog file {path} cannot be read as UTF-8 text ({exc})") from None
+        return cls.from_json(text, source=str(path), require_prices=True)
 
 
 def _opt_float(value) -> float | None:

@@ -38,13 +38,20 @@ class Settings(BaseSettings):
     trace: Path = Field(default=SAMPLE_TRACE)
     data_dir: Path = Field(default=REPO_ROOT.parent / "shared" / "data")
     chroma_url: str | None = None
-    budget_usd: float | None = Field(default=None, ge=0)
+    budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     feedback: Literal["reference", "verifier", "none"] = "reference"
-    cost_weight: float = Field(default=0.03, ge=0, le=100)
-    latency_weight: float = Field(default=0.0, ge=0, le=100)
+    cost_weight: float = Field(default=0.03, ge=0, le=100, allow_inf_nan=False)
+    latency_weight: float = Field(default=0.0, ge=0, le=100, allow_inf_nan=False)
     max_attempts: int = Field(default=3, ge=1, le=10)
     when_exhausted: Literal["cache_only", "cheapest", "refuse"] = "cheapest"
     catalog: Path | None = None
+
+    @field_validator("workspace", "trace", "data_dir", "catalog")
+    @classmethod
+    def _path(cls, value: Path | None) -> Path | None:
+        if value is not None and "\x00" in str(value):
+            raise ValueError("must be a file system path (it holds a NUL character)")
+        return value
 
     @field_validator("chroma_url")
     @classmethod

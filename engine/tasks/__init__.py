@@ -23,7 +23,7 @@ def get_task(name: str) -> Task:
     """The task plug-in registered under `name`; UnknownNameError (listing the known names) otherwise."""
     try:
         return TASKS[name]
-    except KeyError:
+    except (KeyError, TypeError):   # TypeError: an unhashable name (a list) is no task name either
         known = ", ".join(sorted(TASKS))
         raise UnknownNameError(f"unknown task {name!r}; known tasks: {known}") from None
 

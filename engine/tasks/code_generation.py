@@ -67,10 +67,16 @@ def _clean_block(block: str) -> str:
     return code
 
 
+# What `ast.parse` raises for text that is not Python: besides SyntaxError and ValueError (NUL bytes, lone
+# surrogates), CPython's parser gives up on deeply nested input ("not not not …", "- - - … 1") with
+# MemoryError or RecursionError. A completion can hold anything, so all four mean "not valid Python".
+PARSE_ERRORS = (SyntaxError, ValueError, MemoryError, RecursionError)
+
+
 def _parses(code: str) -> ast.Module | None:
     try:
         return ast.parse(code)
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return None
 
 
@@ -112,8 +118,11 @@ def _is_example_statement(node: ast.stmt, local_names: set[str]) -> bool:
     if isinstance(node, ast.Assert):
         return True
     if isinstance(node, ast.If):
-        test = ast.unparse(node.test)
-        return ("__name__" in test and "__main__" in test) or _calls(node, demo)
+        # `if __name__ == "__main__":` (found by walking the test: `ast.unparse` recurses and can overflow)
+        parts = list(ast.walk(node.test))
+        main_guard = (any(isinstance(n, ast.Name) and n.id == "__name__" for n in parts)
+                      and any(isinstance(n, ast.Constant) and n.value == "__main__" for n in parts))
+        return main_guard or _calls(node, demo)
     if isinstance(node, ast.Expr):
         return not isinstance(node.value, ast.Constant) and _calls(node.value, demo)
     if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
@@ -247,8 +256,8 @@ class CodeGenerationTask:
             return Verdict(False, f"tests failed: {_failure(result)}")
         try:
             tree = ast.parse(output)
-        except (SyntaxError, ValueError) as exc:
-            return Verdict(False, f"not valid Python: {exc}")
+        except PARSE_ERRORS as exc:
+            return Verdict(False, f"not valid Python: {exc or type(exc).__name__}")
         functions = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
         if not functions:
             return Verdict(False, "valid Python but defines no function")

@@ -194,6 +194,34 @@ def _is_constant_text(text: str) -> bool:
     return bool(_CODE_IDENTIFIER.fullmatch(text)) and bool(_CODE_SHAPE.search(text))
 
 
+_BRACKETS = frozenset(_PAIRS) | frozenset(_CLOSERS)
+
+
+def _peel(covered: str) -> tuple[str, str, str]:
+    """`covered` split into (lead, core, trail): separators around the value, and brackets it does not
+    balance, peeled off one at a time from either end. Indices and running bracket counts keep this linear
+    (a line of a million unbalanced brackets must not take minutes)."""
+    counts = dict.fromkeys(_BRACKETS, 0)
+    for c in covered:
+        if c in counts:
+            counts[c] += 1
+    i, j = 0, len(covered)
+    while True:
+        while i < j and covered[i] in _SEPARATORS + ".":
+            i += 1
+        while j > i and covered[j - 1] in _SEPARATORS:
+            j -= 1
+        last, first = covered[j - 1] if j > i else "", covered[i] if j > i else ""
+        if j - i > 1 and last in _CLOSERS and counts[last] > counts[_CLOSERS[last]]:
+            counts[last] -= 1
+            j -= 1
+        elif j - i > 1 and first in _PAIRS and _PAIRS[first] != first and counts[first] > counts[_PAIRS[first]]:
+            counts[first] -= 1
+            i += 1
+        else:
+            return covered[:i], covered[i:j], covered[j:]
+
+
 def _fill(covered: str, var: _Var | None) -> str:
     """What stands in the template for the line text `covered` that a placeholder was aligned with."""
     if var is not None and var.name:
@@ -202,19 +230,7 @@ def _fill(covered: str, var: _Var | None) -> str:
             return covered  # the "placeholder" names the very text the line has there
     # a value does not include the separators around it (`lr{x}` over `lr:0x1f` is `lr:<*>`), nor a
     # bracket it does not open or close itself (`{n}` over `2057)` is `<*>)`)
-    lead, core, trail = "", covered, ""
-    while True:
-        stripped = core.lstrip(_SEPARATORS + ".").rstrip(_SEPARATORS)
-        lead += core[:len(core) - len(core.lstrip(_SEPARATORS + "."))]
-        trail = core[len(core.rstrip(_SEPARATORS)):] + trail
-        core = stripped
-        if len(core) > 1 and core[-1] in _CLOSERS and core.count(core[-1]) > core.count(_CLOSERS[core[-1]]):
-            core, trail = core[:-1], core[-1] + trail
-        elif len(core) > 1 and core[0] in _PAIRS and core.count(core[0]) > core.count(_PAIRS[core[0]]) \
-                and _PAIRS[core[0]] != core[0]:
-            lead, core = lead + core[0], core[1:]
-        else:
-            break
+    lead, core, trail = _peel(covered)
     if not core:
         return covered if not any(c.isalnum() for c in covered) else WILDCARD
     return lead + _fill_value(core) + trail
@@ -405,7 +421,8 @@ class LogParsingTask:
             return Verdict(False, "empty template")
         if is_all_wildcards(output):
             return Verdict(False, "template is all wildcards")
-        if not template_matches(output, job.text):
+        # NUL is the parser's internal separator, read as a space in the line (as `parse_template` does)
+        if not template_matches(output, job.text.replace(_SENTINEL, " ")):
             return Verdict(False, "template does not match the log line")
         return Verdict(True, "template matches the log line")
 

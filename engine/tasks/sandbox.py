@@ -20,7 +20,9 @@ Guarantees in every isolation mode
 * **Unprivileged uid when the engine is root.** Root ignores RLIMIT_NPROC and may write anywhere, so
   when the engine runs as root (and the interpreter is the system one, readable by anyone) each run
   gets a fresh uid/gid of its own from an unused range (2,000,000+), with no supplementary groups.
-  RLIMIT_NPROC is then enforced and counts that run's processes only. When the engine is not root,
+  RLIMIT_NPROC is then enforced and counts that run's processes only, and when the run ends every
+  process still running under that uid is killed (a double-forked, `setsid` daemon leaves the process
+  group, so the group kill alone would miss it in mode ``none``). When the engine is not root,
   the run keeps the engine's uid and RLIMIT_NPROC is raised by the number of processes that uid
   already has.
 * **Process count guard.** While the run lasts, the parent counts its descendants every 20 ms (from
@@ -31,7 +33,9 @@ Guarantees in every isolation mode
   PID namespace dies with it, and `run_python` waits until the killed processes are gone.
 * **Output.** stdout and stderr are captured, each truncated to `max_output_bytes` (a final line
   ``[output truncated at N bytes]`` says so); the pipes are drained to their end so a chatty child
-  cannot block.
+  cannot block. Bytes that are not UTF-8 are decoded with U+FFFD replacements.
+* **Only valid text runs.** Code that cannot be encoded as UTF-8 (lone surrogates) is not run: the
+  result is a failure with a ``SyntaxError`` line on stderr and ``returncode`` None.
 
 Isolation modes (``SandboxResult.isolation``); the strongest that works here is used, probed once,
 lazily, on first use:
@@ -281,7 +285,9 @@ def _user_process_count(uid: int) -> int:
 def _reader(stream, limit: int, sink: list[bytes], truncated: list[bool]) -> None:
     """Drain `stream` to its end, keeping the first `limit` bytes."""
     kept = 0
-    while chunk := stream.read(65536):
+    # read1: whatever the pipe holds now, not a full 64 KiB block — so output written before a killed or
+    # escaped process stops writing is kept even when the pipe never reaches its end in time
+    while chunk := stream.read1(65536):
         room = limit - kept
         if room > 0:
             sink.append(chunk[:room])
@@ -299,6 +305,26 @@ def _decode(parts: list[bytes], truncated: bool, limit: int) -> str:
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _kill_uid(uid: int) -> list[int]:
+    """SIGKILL every process running under `uid` (a run's own uid); returns their pids."""
+    killed = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return killed
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            os.kill(int(entry), signal.SIGKILL)
+        except OSError:       # gone meanwhile (ProcessLookupError) or not ours to see
+            continue
+        killed.append(int(entry))
+    return killed
 
 
 def run_python(code: str, timeout_s: float = 5, cpu_s: int = 5, memory_mb: int = 256,
@@ -319,6 +345,11 @@ def run_python(code: str, timeout_s: float = 5, cpu_s: int = 5, memory_mb: int =
 
 def _execute(mode: str, code: str, interpreter: str, *, timeout_s: float, cpu_s: int, memory_mb: int,
              max_output_bytes: int, max_processes: int) -> SandboxResult:
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError as exc:   # lone surrogates: the code cannot even be written to main.py
+        return SandboxResult(False, None, "", f"SyntaxError: the code is not valid Unicode text ({exc.reason} "
+                             f"at character {exc.start}); nothing was run", False, None, mode)
     run_id = _run_id(mode, interpreter)
     nproc = max_processes + _HELPERS
     if run_id is None and not _is_root():
@@ -330,15 +361,17 @@ def _execute(mode: str, code: str, interpreter: str, *, timeout_s: float, cpu_s:
         memory_bytes = memory_mb * 1024 * 1024
         return _supervise(
             _command(mode, workdir, interpreter, run_id), workdir, env, mode, _popen_ids(mode, run_id),
-            lambda: _set_limits(cpu_s, memory_bytes, nproc), timeout_s, max_output_bytes, max_processes)
+            lambda: _set_limits(cpu_s, memory_bytes, nproc), timeout_s, max_output_bytes, max_processes,
+            run_id)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _supervise(cmd: list[str], workdir: str, env: dict[str, str], mode: str, ids: dict,
                preexec: Callable[[], None], timeout_s: float, max_output_bytes: int,
-               max_processes: int) -> SandboxResult:
-    """Start `cmd`, enforce the wall clock and the process count, collect its output."""
+               max_processes: int, run_id: int | None = None) -> SandboxResult:
+    """Start `cmd`, enforce the wall clock and the process count, collect its output. With a uid of the
+    run's own (`run_id`), every process still running under it when the run ends is killed."""
     try:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec, **ids)
@@ -373,6 +406,10 @@ def _supervise(cmd: list[str], workdir: str, env: dict[str, str], mode: str, ids
             proc.wait()
             break
     _kill_group(proc.pid)  # whatever of a plain run is left in its process group
+    if run_id is not None:
+        # a process that left the group (double fork + setsid) escapes killpg; without a PID namespace
+        # (mode none) it would outlive the run, holding the output pipes. The uid is the run's alone.
+        doomed += _kill_uid(run_id)
     _await_exit(doomed)
     for thread in readers:
         thread.join(timeout=2)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.catalog import MAX_PRICE_USD_PER_MTOK
 from engine.errors import TraceError
 from engine.traces.model import MODEL_COLUMNS, OUTCOME_COLUMNS, QUERY_COLUMNS, ModelRow, Trace
 
@@ -43,18 +44,25 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # The csv module refuses cells over 128 KiB by default; a raw completion can be longer than that.
 _CSV_FIELD_LIMIT = 2**31 - 1
 _UTF8_BOM = b"\xef\xbb\xbf"
+#: The most a `.csv.gz` file may expand to (the largest real trace file is about 25 MB): a small gzip file
+#: can expand to gigabytes (a "zip bomb", e.g. an upload), and would exhaust the memory before any check.
+MAX_DECOMPRESSED_BYTES = 1 << 30
 
 # What each numeric column must hold, as said in messages.
 _EXPECT = {
-    "input_usd_per_mtok": "a number >= 0 (USD per million input tokens), or empty when unknown",
-    "output_usd_per_mtok": "a number >= 0 (USD per million output tokens), or empty when unknown",
+    "input_usd_per_mtok": "a number >= 0 and at most 1000000 (USD per million input tokens), or empty when unknown",
+    "output_usd_per_mtok": "a number >= 0 and at most 1000000 (USD per million output tokens), or empty when unknown",
     "params_b": "a number >= 0 (billions of parameters), or empty when unknown",
     "score": "a number in [0, 1], or empty when ungraded",
     "input_tokens": "a whole number >= 0, or empty when unknown",
     "output_tokens": "a whole number >= 0, or empty when unknown",
     "cost_usd": "a finite number >= 0 (cost_usd is required)",
     "latency_s": "a number of seconds >= 0, or empty when not recorded",
+    "latency_base_s": "a number of seconds >= 0, or empty for the default latency model",
+    "latency_per_token_s": "a number of seconds >= 0 per output token, or empty for the default latency model",
 }
+#: Optional models.csv columns that must hold numbers when present (they feed the catalog's latency model).
+OPTIONAL_MODEL_NUMBERS = ("latency_base_s", "latency_per_token_s")
 
 
 def load_trace(path: str | Path) -> Trace:
@@ -125,11 +133,7 @@ def read_table(file: Path) -> pd.DataFrame:
     except OSError as exc:
         raise TraceError(f"cannot read the file: {exc.strerror or exc}", file=label) from exc
     if file.name.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise TraceError(f"cannot decompress ({exc}); expected a complete gzip-compressed CSV file "
-                             f"(a plain CSV file must be named {file.name[:-3]})", file=label) from exc
+        data = _gunzip(data, label, file.name[:-3])
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM):]
     try:
@@ -155,6 +159,23 @@ def read_table(file: Path) -> pd.DataFrame:
                          "the quoting of cells that hold commas, quotes or line breaks", file=label)
     frame.columns = header
     return frame
+
+
+def _gunzip(data: bytes, label: str, plain_name: str) -> bytes:
+    """The decompressed bytes, read in chunks so that a decompression bomb stops at the size limit."""
+    chunks, total = [], 0
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
+            while chunk := packed.read(1 << 20):
+                total += len(chunk)
+                if total > MAX_DECOMPRESSED_BYTES:
+                    raise TraceError(f"expands to more than {MAX_DECOMPRESSED_BYTES // 2**20} MiB when decompressed; "
+                                     "expected a trace file of a sensible size (a decompression bomb?)", file=label)
+                chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise TraceError(f"cannot decompress ({exc}); expected a complete gzip-compressed CSV file "
+                         f"(a plain CSV file must be named {plain_name})", file=label) from exc
+    return b"".join(chunks)
 
 
 def _check_structure(text: str, label: str) -> tuple[list[str], int]:
@@ -231,7 +252,11 @@ def _models(models: pd.DataFrame, label: str) -> list[ModelRow]:
     names = models["model"]
     _check_not_empty(names, label, "model", "a model name")
     _check_unique(names, label, "model", "model names must be unique")
-    prices = {c: _numbers(models[c], label, c, low=0.0) for c in MODEL_COLUMNS[2:]}
+    prices = {c: _numbers(models[c], label, c, low=0.0, high=MAX_PRICE_USD_PER_MTOK if "usd" in c else None)
+              for c in MODEL_COLUMNS[2:]}
+    for column in OPTIONAL_MODEL_NUMBERS:
+        if column in models.columns:
+            _numbers(models[column], label, column, low=0.0)
     extra_columns = [c for c in models.columns if c not in MODEL_COLUMNS]
     extras = models[extra_columns].to_dict("records") if extra_columns else [{} for _ in range(len(models))]
     return [
