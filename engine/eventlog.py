@@ -2,14 +2,21 @@
 
 Writes are grouped into transactions: a replay commits its step records together with a snapshot of the
 learned state at each checkpoint, so a run killed at any point resumes from the last checkpoint and
-re-computes (deterministically) what came after it — nothing lost, nothing counted twice.
+re-computes (deterministically) what came after it — nothing lost, nothing counted twice. The live engine
+commits each job (or user feedback) together with its learned state and the cache writes not yet flushed
+(a `Snapshot`), so a process killed between two jobs restarts exactly where the log says it was.
+
+A write that fails (full disk, read-only workspace) rolls back and raises `WorkspaceError` naming the file
+and the likely cause; the rows committed before stay intact.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import WorkspaceError
@@ -31,7 +38,37 @@ CREATE TABLE IF NOT EXISTS drift_events (
     PRIMARY KEY (run_id, seq, model));
 CREATE TABLE IF NOT EXISTS checkpoints (
     run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, cache_pending BLOB,
+    at REAL NOT NULL);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The live engine's learned state and its unflushed cache writes, as of event `seq`."""
+
+    run_id: str
+    seq: int
+    state: bytes
+    cache_pending: bytes | None = None
+
+
+def _hint(err: sqlite3.Error) -> str:
+    """What a failed write most likely means, in words (sqlite's own message stays in the error)."""
+    name = getattr(err, "sqlite_errorname", "") or ""
+    text = str(err).lower()
+    if "FULL" in name or "disk is full" in text:
+        return "the disk is full"
+    if "READONLY" in name or "readonly" in text or "read-only" in text:
+        return "the workspace is read-only"
+    if "IOERR" in name or "i/o error" in text:
+        return "a disk write failed (full disk, file size limit or read-only workspace?)"
+    if "CANTOPEN" in name or "unable to open" in text:
+        return "the file cannot be created or opened (missing directory or no permission?)"
+    if "BUSY" in name or "locked" in text:
+        return "another process holds the event log"
+    return "see the message"
 
 
 class EventLog:
@@ -45,8 +82,11 @@ class EventLog:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise WorkspaceError(f"cannot open the event log {self.path}: {exc}") from None
+        except sqlite3.Error as exc:
+            raise WorkspaceError(f"cannot open the event log {self.path}: {exc} ({_hint(exc)})") from None
+        except OSError as exc:
+            raise WorkspaceError(f"cannot open the event log {self.path}: "
+                                 f"{exc.strerror or exc} (workspace {self.path.parent})") from None
 
     def close(self) -> None:
         self.db.close()
@@ -118,10 +158,44 @@ class EventLog:
                                (run_id,)).fetchone()[0]
 
     # -- live jobs and feedback ----------------------------------------------------------------------------
-    def record_step(self, run_id: str, step: dict, decision: dict | None = None) -> None:
-        """Log one live job (and its decision); a seq already logged is left as it was."""
+    def record_step(self, run_id: str, step: dict, decision: dict | None = None, *,
+                    snapshot: Snapshot | None = None) -> None:
+        """Log one live job (and its decision, and the learned state after it) in one transaction; a seq
+        already logged is left as it was."""
         with self._tx():
             self._insert(run_id, [step], [decision] if decision else [], on_conflict="IGNORE")
+            if snapshot is not None:
+                self._save(snapshot)
+
+    def steps_of_jobs(self, run_id: str, job_ids: list[str]) -> dict[str, list[dict]]:
+        """The logged steps of each of `job_ids` that has any, in seq order."""
+        out: dict[str, list[dict]] = {}
+        unique = sorted(set(job_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT job_id, record FROM steps WHERE run_id=? AND job_id IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY seq", (run_id, *chunk))
+            for job_id, record in rows:
+                out.setdefault(job_id, []).append(json.loads(record))
+        return out
+
+    # -- the live engine's learned state -------------------------------------------------------------------
+    def _save(self, snapshot: Snapshot) -> None:
+        self.db.execute("INSERT OR REPLACE INTO snapshots(run_id, seq, state, cache_pending, at) "
+                        "VALUES (?,?,?,?,?)", (snapshot.run_id, snapshot.seq, snapshot.state,
+                                               snapshot.cache_pending, time.time()))
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Replace the run's learned-state snapshot (outside a job: end of a run, closing)."""
+        with self._tx():
+            self._save(snapshot)
+
+    def snapshot(self, run_id: str) -> Snapshot | None:
+        """The learned state committed with the run's last job or feedback, if any."""
+        row = self.db.execute("SELECT seq, state, cache_pending FROM snapshots WHERE run_id=?",
+                              (run_id,)).fetchone()
+        return None if row is None else Snapshot(run_id, row[0], row[1], row[2])
 
     def next_seq(self, run_id: str) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM steps WHERE run_id=?", (run_id,)).fetchone()
@@ -132,12 +206,20 @@ class EventLog:
                               (job_id,)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def add_feedback(self, run_id: str, job_id: str, seq: int, score: float | None, source: str) -> bool:
-        """Record feedback once per (run, job, seq); returns False when it was already recorded."""
+    def add_feedback(self, run_id: str, job_id: str, seq: int, score: float | None, source: str, *,
+                     snapshot: Snapshot | None = None) -> bool:
+        """Record feedback once per (run, job, seq), with the learned state after applying it, in one
+        transaction; returns False (and saves nothing) when it was already recorded."""
         with self._tx():
             cur = self.db.execute("INSERT OR IGNORE INTO feedback(run_id, job_id, seq, score, source, at) "
                                   "VALUES (?,?,?,?,?,?)", (run_id, job_id, seq, score, source, time.time()))
+            if cur.rowcount == 1 and snapshot is not None:
+                self._save(snapshot)
         return cur.rowcount == 1
+
+    def has_feedback(self, run_id: str, job_id: str, seq: int) -> bool:
+        return self.db.execute("SELECT 1 FROM feedback WHERE run_id=? AND job_id=? AND seq=?",
+                               (run_id, job_id, seq)).fetchone() is not None
 
     def _tx(self):
         return _Transaction(self.db, self.path)
@@ -151,7 +233,7 @@ class _Transaction:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise WorkspaceError(f"event log {self.path}: {exc}") from None
+            raise WorkspaceError(f"event log {self.path}: cannot start a write ({exc}): {_hint(exc)}") from None
         return self.db
 
     def __exit__(self, exc_type, exc, tb):
@@ -160,9 +242,19 @@ class _Transaction:
                 self.db.execute("COMMIT")
                 return False
             except sqlite3.Error as err:
-                self.db.execute("ROLLBACK")
-                raise WorkspaceError(f"event log {self.path}: cannot write ({err}); nothing was changed") from None
-        self.db.execute("ROLLBACK")
+                self._rollback()
+                raise self._error(err) from None
+        self._rollback()
         if isinstance(exc, sqlite3.Error):
-            raise WorkspaceError(f"event log {self.path}: cannot write ({exc}); nothing was changed") from None
+            raise self._error(exc) from None
         return False
+
+    def _rollback(self) -> None:
+        # After some I/O errors SQLite has already rolled back on its own; a second ROLLBACK would fail.
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+
+    def _error(self, err: sqlite3.Error) -> WorkspaceError:
+        return WorkspaceError(f"event log {self.path}: cannot write ({err}): {_hint(err)}; nothing was changed, "
+                              "the rows written before are intact")

@@ -4,18 +4,26 @@ Live calls use the client defaults (`engine.clients.settings`); two environment 
 for `ask`, `run` and `feedback` (tests and slow or flaky networks): `SLS_CLIENT_TIMEOUT_S` (seconds per
 request, default 60) and `SLS_RETRY_BASE_DELAY_S` (first backoff before a retry, default 0.5; it doubles
 per retry, and a server's `retry-after` still wins).
+
+`sls run FILE` resumes: jobs are named after the file and line, and those already in the workspace's event
+log (same task and text) are not run again — their logged results are printed, and their cost counts
+against `--budget`. A workspace that cannot be written (full disk, read-only) stops the run with one error
+line; nothing logged before is lost, and running the same command again carries on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
 from engine.errors import ClientError, EngineError, SettingsError
 
+log = logging.getLogger(__name__)
 CLIENT_ENV = {"SLS_CLIENT_TIMEOUT_S": "timeout_s", "SLS_RETRY_BASE_DELAY_S": "base_delay_s"}
 
 
@@ -48,6 +56,21 @@ def _engine(args):
     backend = "replay" if trace is not None else "auto"
     return build_engine(settings, client_settings=ClientSettings(backend=backend, **_client_options()),
                         trace=trace)
+
+
+@contextlib.contextmanager
+def _closing(engine):
+    """Close the engine after a command. When the command failed, its error is the one reported (closing
+    a workspace that just failed to write fails too, and would hide the first message)."""
+    try:
+        yield engine
+    except BaseException:
+        try:
+            engine.close()
+        except EngineError as exc:
+            log.debug("closing the engine after an error failed too: %s", exc)
+        raise
+    engine.close()
 
 
 def cmd_models(args) -> int:
@@ -90,11 +113,8 @@ def _print_result(result: dict, as_json: bool) -> None:
 
 def cmd_ask(args) -> int:
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
-    engine = _engine(args)
-    try:
+    with _closing(_engine(args)) as engine:
         result = engine.ask(args.text, args.task, labels=labels, budget=args.budget, model=args.model)
-    finally:
-        engine.close()
     if result["attempts"] and len(result["failures"]) == len(result["attempts"]):
         raise ClientError(f"no model answered job {result['job_id']}: {'; '.join(result['failures'])}")
     _print_result(result, args.json)
@@ -136,19 +156,30 @@ def cmd_run(args) -> int:
     get_task(args.task)
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
     jobs = read_jobs(args.file, args.task, labels)
-    engine = _engine(args)
     progress, close = None, lambda: None
-    if args.progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(jobs), unit="job", file=sys.stderr, leave=False)
-        progress, close = (lambda done, total: bar.update(done - bar.n)), bar.close
-    try:
-        results = engine.run(jobs, budget=args.budget, concurrency=args.concurrency, progress=progress)
+    with _closing(_engine(args)) as engine:
+        done = logged_results(engine, jobs)
+        todo = [j for j, r in zip(jobs, done, strict=True) if r is None]
+        budget = args.budget
+        if len(todo) < len(jobs):
+            spent = sum(r["cost_usd"] for r in done if r is not None)
+            budget = None if budget is None else max(0.0, budget - spent)
+            sys.stderr.write(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs are already in the event log "
+                             f"{engine.events.path} (${spent:.6f}); running the other {len(todo)}\n")
+        if args.progress and todo:
+            from tqdm import tqdm
+            bar = tqdm(total=len(todo), unit="job", file=sys.stderr, leave=False)
+            progress, close = (lambda n, total: bar.update(n - bar.n)), bar.close
+        try:
+            fresh = iter(engine.run(todo, budget=budget, concurrency=args.concurrency, progress=progress)
+                         if todo else [])
+        finally:
+            close()
+        results = [r if r is not None else next(fresh) for r in done]
+        cache = engine.scheduler.cache
+        store = (cache.stats()["store"] or {}) if cache is not None else {}
         if args.trace_out:
             write_run_trace(args.trace_out, engine, jobs, results)
-    finally:
-        close()
-        engine.close()
     if args.json:
         for r in results:
             _print_result(r, True)
@@ -157,7 +188,30 @@ def cmd_run(args) -> int:
         hits = sum(bool(r["cached"]) for r in results)
         errors = sum(1 for r in results if r.get("error"))
         sys.stdout.write(f"{len(results)} jobs · {hits} from cache · {errors} errors · ${cost:.6f}\n")
+        if store.get("errors"):
+            state = "reachable again" if store["healthy"] else f"still unreachable, {store['pending']} writes pending"
+            sys.stdout.write(f"cache store {store['backend']} failed {store['errors']} times during the run "
+                             f"({state}); jobs went on without it\n")
     return 0
+
+
+def logged_results(engine, jobs) -> list[dict | None]:
+    """For each job of a file, its result as the workspace's event log recorded it (None: not run yet).
+
+    `sls run` names jobs after the file and line, so running a file again on the same workspace (after a
+    crash, a kill or a full disk) resumes it: logged jobs are not run, billed or learned from twice. A
+    logged step counts only for a job with the same task and text (an edited file runs its changed lines),
+    and each step answers one job (a replay maps repeated lines to one recorded job id)."""
+    from engine.service import LIVE_RUN
+    ids = [engine._replayable(job, strict=False).job_id for job in jobs]   # the ids the engine logs under
+    logged = engine.events.steps_of_jobs(LIVE_RUN, ids)
+    out: list[dict | None] = []
+    for job, job_id in zip(jobs, ids, strict=True):
+        steps = logged.get(job_id) or []
+        match = next((k for k, s in enumerate(steps) if s.get("task") == job.task and s.get("text") == job.text),
+                     None)
+        out.append(None if match is None else steps.pop(match))
+    return out
 
 
 def write_run_trace(folder: str, engine, jobs, results) -> None:
@@ -180,11 +234,8 @@ def write_run_trace(folder: str, engine, jobs, results) -> None:
 
 
 def cmd_feedback(args) -> int:
-    engine = _engine(args)
-    try:
+    with _closing(_engine(args)) as engine:
         result = engine.feedback(args.job_id, args.score)
-    finally:
-        engine.close()
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
+import re
 import threading
 import time
 import uuid
@@ -19,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.catalog import Catalog
-from engine.errors import ClientError, EngineError, UnknownNameError
-from engine.eventlog import EventLog
+from engine.errors import ClientError, EngineError, SettingsError, UnknownNameError, WorkspaceError
+from engine.eventlog import EventLog, Snapshot
 from engine.jobs import Job, Verdict
 from engine.scheduling.budget import BudgetLedger
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
@@ -41,7 +43,10 @@ class Engine:
                  client=None):
         self.settings, self.catalog, self.trace = settings, catalog, trace
         self.workspace = Path(settings.workspace)
-        self.workspace.mkdir(parents=True, exist_ok=True)
+        try:
+            self.workspace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot use the workspace {self.workspace}: {exc.strerror or exc}") from None
         self.events = EventLog(self.workspace / "events.sqlite")
         from engine.cache import CacheManager
         try:
@@ -53,11 +58,14 @@ class Engine:
                                  max_attempts=settings.max_attempts, use_cache=cache is not None)
         self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback)
         state = self.workspace / STATE_FILE
-        if state.exists():
+        saved = self.events.snapshot(LIVE_RUN)   # committed with the last job: never older than the file
+        if saved is not None or state.exists():
             try:
-                self.scheduler.restore(state.read_bytes())
+                self.scheduler.restore(saved.state if saved is not None else state.read_bytes())
             except Exception as exc:
                 log.warning("could not restore the learned state from %s (%s); starting fresh", state, exc)
+        if saved is not None and cache is not None:
+            cache.recover(saved.cache_pending)   # cache writes committed with that job but never flushed
         self._client_settings = client_settings
         self._client = client
         self._lock = threading.RLock()
@@ -85,11 +93,15 @@ class Engine:
     # -- one job -----------------------------------------------------------------------------------------
     def make_job(self, text: str, task: str, labels: Iterable[str] = (), reference: str | None = None,
                  dataset: str = "live") -> Job:
-        if not isinstance(text, str) or not text.strip():
-            raise EngineError("the job's text is empty")
-        get_task(task)   # raises UnknownNameError naming the known tasks
-        return Job(job_id=uuid.uuid4().hex[:12], task=task, text=text, dataset=dataset, reference=reference,
-                   labels=tuple(labels))
+        """A new live job; `EngineError` for text that is empty, not a string or not valid Unicode, labels
+        given as one string, and `UnknownNameError` for an unknown task."""
+        if isinstance(labels, str):
+            raise EngineError(f"labels must be a list of label strings, not one string ({_show(labels)}); "
+                              "e.g. labels=['spam', 'ham']")
+        job = Job(job_id=uuid.uuid4().hex[:12], task=task, text=text, dataset=dataset, reference=reference,
+                  labels=tuple(labels))
+        check_job(job)
+        return job
 
     def plan(self, job: Job, models: list[str] | None = None, ledger: BudgetLedger | None = None) -> dict:
         """Cache lookup and per-model predictions for a job, without calling anything (the Playground)."""
@@ -107,12 +119,17 @@ class Engine:
     def ask(self, text: str, task: str, *, labels: Iterable[str] = (), budget: float | None = None,
             model: str | None = None, reference: str | None = None, ledger: BudgetLedger | None = None) -> dict:
         """Run one job through the whole engine and return what happened (see `sls ask --json`)."""
-        job = self._replayable(self.make_job(text, task, labels, reference), strict=True)
+        job = self.make_job(text, task, labels, reference)
+        budget = check_budget(budget)
+        self._check_model(model)
+        job = self._replayable(job, strict=True)
         ledger = ledger or BudgetLedger(budget)
         return self.process(job, ledger, model=model)
 
     def process(self, job: Job, ledger: BudgetLedger, *, model: str | None = None) -> dict:
         started = time.perf_counter()
+        check_job(job)
+        self._check_model(model)
         task = get_task(job.task)
         with self._lock:
             key, hit = self.scheduler.lookup(job) if model is None else (task.cache_key(job), None)
@@ -124,8 +141,6 @@ class Engine:
                 self._record(seq, job, result, "cache")
                 return result
             names = [model] if model else self.available_models()
-            if model and model not in self.catalog:
-                raise UnknownNameError(f"unknown model '{model}'; the catalog has: {', '.join(self.catalog.names)}")
             if not names:
                 raise ClientError("no model is reachable: configure ANTHROPIC_API_KEY or load a trace to replay")
             specs = self.scheduler.candidates(names)
@@ -152,7 +167,7 @@ class Engine:
             else:
                 with self._lock:    # check-and-charge must not interleave with another job's
                     ledger.charge(min(completion.cost_usd, ledger.remaining_usd))
-                output = task.parse(completion.text, job)
+                output = task.parse(valid_text(completion.text), job)
                 verdict = task.verify(job, output)
                 # Without a reference (a live job) the verifier is the judge, so verified answers are learned
                 # from and cached; `feedback()` corrects it later.
@@ -180,16 +195,26 @@ class Engine:
 
     def run(self, jobs: list[Job], *, budget: float | None = None, concurrency: int = 4,
             progress: Callable[[int, int], None] | None = None) -> list[dict]:
-        """Process many jobs with up to `concurrency` calls in flight; results in input order."""
+        """Process many jobs with up to `concurrency` calls in flight; results in input order. A job the
+        engine cannot take (empty text, unknown task) gets a result with an `error` and no answer."""
+        budget = check_budget(budget)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise SettingsError(f"concurrency must be a whole number of calls in flight, got {concurrency!r}")
         ledger = BudgetLedger(budget, len(jobs))
-        jobs = [self._replayable(job, strict=False) for job in jobs]
+        jobs = [self._replayable(job, strict=False) if _valid_job(job) else job for job in jobs]
         results: list[dict | None] = [None] * len(jobs)
         done = 0
+        stopped: list[WorkspaceError] = []   # a workspace that cannot be written stops the run
 
         def one(k: int) -> None:
             nonlocal done
+            if stopped:
+                return
             try:
                 results[k] = self.process(jobs[k], ledger)
+            except WorkspaceError as exc:
+                stopped.append(exc)
+                return
             except EngineError as exc:
                 results[k] = {"job_id": jobs[k].job_id, "error": str(exc), "answer": None, "model": None,
                               "cost_usd": 0.0, "latency_s": 0.0, "verdict": "error", "cached": False}
@@ -201,19 +226,25 @@ class Engine:
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             list(pool.map(one, range(len(jobs))))
+        if stopped:
+            raise stopped[0]
         self.checkpoint()
         return results  # type: ignore[return-value]
 
     def feedback(self, job_id: str, score: float) -> dict:
         """User feedback on an earlier job: updates predictors and cache like any other feedback event."""
-        if not (isinstance(score, int | float) and math.isfinite(score) and 0.0 <= score <= 1.0):
+        if not (isinstance(score, numbers.Real) and not isinstance(score, bool) and math.isfinite(score)
+                and 0.0 <= score <= 1.0):
             raise EngineError(f"feedback score must be a number between 0 and 1, got {score!r}")
+        score = float(score)
+        if not isinstance(job_id, str) or not _is_valid_unicode(job_id):
+            raise EngineError(f"no job with id {_show(job_id)}: a job id is the text `ask`/`run` returned")
         found = self.events.find_step(job_id)
         if found is None:
             raise EngineError(f"no job with id '{job_id}' in the event log {self.events.path}")
         run_id, step = found
         with self._lock:
-            if not self.events.add_feedback(run_id, job_id, step["seq"], score, "user"):
+            if self.events.has_feedback(run_id, job_id, step["seq"]):
                 return {"job_id": job_id, "applied": False, "reason": "feedback already recorded for this job"}
             job = Job(job_id, step["task"], step["text"], step.get("dataset", "live"),
                       labels=tuple(step.get("labels") or ()))
@@ -229,16 +260,31 @@ class Engine:
                 _, hit = self.scheduler.lookup(job)
                 if hit is not None and normalize_ws(hit.answer) == normalize_ws(step.get("answer") or ""):
                     self.scheduler.cache.invalidate(hit.entry_id)
-            self.checkpoint()
+            snapshot = self._snapshot()    # the feedback row and the state that learned from it, together
+            self.events.add_feedback(run_id, job_id, step["seq"], score, "user", snapshot=snapshot)
+            self.checkpoint(snapshot)
         return {"job_id": job_id, "applied": True, "score": score}
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, committed: Snapshot | None = None) -> None:
+        """Save the learned state (unless `committed` with a job already) and flush the cache; a cache
+        store that is down is left alone until its back-off has elapsed."""
         with self._lock:
+            snapshot = committed or self._snapshot()
+            if committed is None:
+                self.events.save_snapshot(snapshot)
             if self.scheduler.cache is not None:
-                self.scheduler.cache.flush()
+                self.scheduler.cache.flush(force=False)
             tmp = self.workspace / (STATE_FILE + ".tmp")
-            tmp.write_bytes(self.scheduler.snapshot())
-            tmp.replace(self.workspace / STATE_FILE)
+            try:
+                tmp.write_bytes(snapshot.state)
+                tmp.replace(self.workspace / STATE_FILE)
+            except OSError as exc:
+                raise WorkspaceError(f"cannot save the learned state to {tmp}: {exc.strerror or exc}") from None
+
+    def _snapshot(self) -> Snapshot:
+        cache = self.scheduler.cache
+        return Snapshot(LIVE_RUN, self.scheduler.updates.last_seq, self.scheduler.snapshot(),
+                        None if cache is None else cache.unflushed())
 
     def close(self) -> None:
         self.checkpoint()
@@ -247,6 +293,11 @@ class Engine:
         self.events.close()
 
     # -- helpers -----------------------------------------------------------------------------------------
+    def _check_model(self, model: str | None) -> None:
+        """A forced model must be a catalog name (None lets the policy choose)."""
+        if model is not None and (not isinstance(model, str) or model not in self.catalog):
+            raise UnknownNameError(f"unknown model {_show(model)}; the catalog has: {', '.join(self.catalog.names)}")
+
     def _next_seq(self) -> int:
         """The next event sequence number (call under the lock): above every step in the event log and every
         event the learned state has applied (user feedback records no step; other processes and restarts)."""
@@ -290,12 +341,74 @@ class Engine:
 
     def _record(self, seq: int, job: Job, result: dict, source: str) -> None:
         step = {**result, "seq": seq, "source": source, "score": None}
-        self.events.record_step(LIVE_RUN, step, result["decision"] and {"seq": seq, **result["decision"]})
-        self.checkpoint()
+        snapshot = self._snapshot()   # committed with the step: a crash after it loses no learning
+        self.events.record_step(LIVE_RUN, step, result["decision"] and {"seq": seq, **result["decision"]},
+                                snapshot=snapshot)
+        self.checkpoint(snapshot)
 
 
 def _input_tokens(job: Job) -> float:
     return len(job.text) / 4.0 + 60.0
+
+
+# -- input validation -------------------------------------------------------------------------------------
+def check_budget(budget: float | None) -> float | None:
+    """A budget is None (no budget) or a finite number of USD >= 0; anything else is a `SettingsError`
+    (a NaN budget used to refuse every paid call silently, a negative one to leave only free models)."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not math.isfinite(budget) or budget < 0:
+        raise SettingsError(f"budget must be a finite number >= 0 USD, or None for no budget; got {budget!r}")
+    return float(budget)
+
+
+def check_job(job: Job) -> None:
+    """What the engine needs of a job: a known task, a non-blank text and labels/reference that are strings,
+    all valid Unicode (a lone surrogate cannot be stored, embedded or sent to a model)."""
+    if not isinstance(job.task, str):
+        raise UnknownNameError(f"unknown task {_show(job.task)}; a task is a name such as 'log_parsing'")
+    get_task(job.task)   # raises UnknownNameError naming the known tasks
+    if not isinstance(job.text, str) or not job.text.strip():
+        raise EngineError("the job's text is empty" if isinstance(job.text, str) or job.text is None
+                          else f"the job's text must be a string, got {type(job.text).__name__}")
+    if job.reference is not None and not isinstance(job.reference, str):
+        raise EngineError(f"the job's reference must be a string or None, got {type(job.reference).__name__}")
+    if not all(isinstance(label, str) for label in job.labels):
+        raise EngineError("the job's labels must be strings")
+    for what, value in (("text", job.text), ("reference", job.reference or ""), ("labels", "".join(job.labels))):
+        if not _is_valid_unicode(value):
+            raise EngineError(f"the job's {what} is not valid Unicode text (it holds a lone surrogate); "
+                              "decode the input as UTF-8 before sending it")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_job(job: Job) -> bool:
+    try:
+        check_job(job)
+    except EngineError:
+        return False
+    return True
+
+
+def _is_valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def valid_text(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD: a model's answer is parsed and stored, and a JSON
+    "\\ud800" escape in an API response decodes to one."""
+    return text if _is_valid_unicode(text) else _SURROGATE.sub("\ufffd", text)
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def build_engine(settings: Settings | None = None, *, catalog: Catalog | None = None, client_settings=None,

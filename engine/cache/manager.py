@@ -9,9 +9,16 @@ A lookup runs named stages, each timed in microseconds (GPTCache/vCache style):
 * **evaluate** — decide whether the candidate may be served: still valid, above the task's learned
   threshold (semantic), one of the job's allowed labels (classification / multiple choice).
 
-Lookups never touch Chroma: memory is the index, Chroma the store of record, written behind in
+Lookups search memory only: memory is the index, Chroma the store of record, written behind in
 batches. A failing Chroma therefore costs nothing at lookup time, and at start-up it leaves an
 empty (all-miss) cache instead of a crash.
+
+Shared servers (several engines on one ``chroma run``): each engine indexes what it loaded at start-up,
+so before a lookup it asks the server, at most every ``sync_interval_s`` per task, for the records
+written since its last look (new verified answers, tombstones of invalidated ones) and folds them into
+memory. The question is skipped while the store is backing off after a failure: a server that went away
+degrades what other engines learn to misses, and the first look after it returns catches up (a full
+reload when the start-up load itself had failed).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -45,6 +53,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE_TASKS = frozenset({"log_parsing"})
 THRESHOLDS_FILE = "cache_thresholds.json"
 _NS_TO_US = 1e-3
+SYNC_INTERVAL_S = 1.0  # how often (per task) an engine on a shared server asks it for other engines' writes
+SYNC_OVERLAP_S = 5.0   # re-read this much before the newest stamp seen: writers' clocks and flushes race
 
 
 @dataclass(slots=True)
@@ -74,19 +84,24 @@ class CacheManager:
     line); every other task by the semantic cache. `template_scope` / `semantic_scope` decide whether
     entries learned on one dataset may answer jobs of another (see :class:`TemplateIndex`).
     `max_entries_per_task` caps memory and store; the least recently used entry (ties: fewest hits,
-    then oldest) is evicted first.
+    then oldest) is evicted first. On a shared store, a lookup first folds in what other engines wrote
+    to its task, at most every `sync_interval_s` seconds (default ``SYNC_INTERVAL_S``; 0: every lookup).
     """
 
     def __init__(self, store: ChromaStore | None = None, embedder: Embedder | None = None, *,
                  template_tasks: Iterable[str] = DEFAULT_TEMPLATE_TASKS, template_scope: Scope = "dataset",
                  semantic_scope: str = "task", threshold_policy: ThresholdPolicy | None = None,
-                 max_entries_per_task: int = 20_000, thresholds_path: str | Path | None = None):
+                 max_entries_per_task: int = 20_000, thresholds_path: str | Path | None = None,
+                 sync_interval_s: float | None = None):
         if template_scope not in ("dataset", "task"):
             raise SettingsError(f"template_scope must be 'dataset' or 'task', got {template_scope!r}")
         if semantic_scope not in ("dataset", "task"):
             raise SettingsError(f"semantic_scope must be 'dataset' or 'task', got {semantic_scope!r}")
         if max_entries_per_task < 1:
             raise SettingsError(f"max_entries_per_task must be >= 1, got {max_entries_per_task}")
+        sync_interval_s = SYNC_INTERVAL_S if sync_interval_s is None else sync_interval_s
+        if not sync_interval_s >= 0:
+            raise SettingsError(f"sync_interval_s must be >= 0 seconds, got {sync_interval_s!r}")
         self.store_backend = store
         self.embedder: Embedder = embedder or HashNgramEmbedder()
         self.template_tasks = frozenset(template_tasks)
@@ -105,6 +120,10 @@ class CacheManager:
         self._recent_us: deque[float] = deque(maxlen=4096)
         self._clock = 0
         self._lock = threading.RLock()
+        self.sync_interval_s = sync_interval_s
+        self._synced_at: dict[str, float] = {}   # per task: monotonic time of the last look at the server
+        self._loaded = False                      # the start-up load reached the store
+        self._synced = 0                          # records folded in from other engines
         if store is not None:
             store.embedder_name = self.embedder.name
 
@@ -136,8 +155,10 @@ class CacheManager:
         with self._lock:
             started = time.perf_counter()
             loaded = 0
+            now = time.monotonic()
             for task in self.store_backend.tasks():
                 entries = self.store_backend.load_all(task)
+                self._synced_at[task] = now
                 stale = [e for e in entries if e.valid and not self._usable_embedding(e)]
                 if stale:
                     vectors = self.embedder.embed([normalize_ws(e.key) for e in stale])
@@ -149,6 +170,7 @@ class CacheManager:
                     elif self._index(e):
                         loaded += 1
                 self._evict(task)
+            self._loaded = self.store_backend.healthy
             self._load_thresholds()
             log.info("cache loaded %d entries (%d tombstones) in %.2f s", loaded, len(self._tombstones),
                      time.perf_counter() - started)
@@ -165,6 +187,8 @@ class CacheManager:
         """
         with self._lock:
             task = job.task
+            if self._sync_due(task):
+                self.sync(task)
             counters = self._task_counters(task)
             counters.lookups += 1
             if task in self.template_tasks:
@@ -184,6 +208,123 @@ class CacheManager:
             if seq is not None:
                 self._touch(self._entries[hit.entry_id], seq)
             return hit
+
+    # -- shared servers ------------------------------------------------------------------------
+    def _sync_due(self, task: str) -> bool:
+        store = self.store_backend
+        if store is None or not store.shared or not store.available():
+            return False
+        return time.monotonic() - self._synced_at.get(task, -math.inf) >= self.sync_interval_s
+
+    def sync(self, task: str) -> int:
+        """Fold in what other engines wrote to `task` on the shared store since the last look; returns
+        how many records changed memory. A store that is down changes nothing (and is asked again only
+        after its back-off); after a failed start-up load the first successful look reloads everything."""
+        store = self.store_backend
+        if store is None:
+            return 0
+        with self._lock:
+            self._synced_at[task] = time.monotonic()
+            if not self._loaded:
+                return self._reload()
+            since = store.stamps.get(task, 0.0) - SYNC_OVERLAP_S
+            records = store.changed_since(task, since)
+            if not records:
+                return 0
+            changed = sum(self._fold(entry) for entry in records)
+            if changed:
+                self._synced += changed
+                self._evict(task)
+                log.debug("cache sync of %s: %d records from other engines", task, changed)
+            return changed
+
+    def _reload(self) -> int:
+        """The start-up load failed: fold in every record of the store once it answers again."""
+        store = self.store_backend
+        if not store.available():
+            return 0
+        tasks = store.tasks()
+        changed = 0
+        for task in tasks:
+            if not store.healthy:
+                break
+            changed += sum(self._fold(entry) for entry in store.load_all(task))
+            self._synced_at[task] = time.monotonic()
+            self._evict(task)
+        if store.healthy:
+            self._loaded = True
+            self._synced += changed
+            log.warning("cache store %s answered again: %d records loaded", store.description, changed)
+        return changed
+
+    def _fold(self, remote: CacheEntry) -> bool:
+        """Apply one record read from the store to memory; True when memory changed."""
+        eid = remote.entry_id
+        if not remote.valid:
+            if eid in self._tombstones:
+                return False
+            self._tombstones.add(eid)
+            if self._drop(eid, delete=False) is not None:
+                self._task_counters(remote.task).invalidated += 1
+            return True
+        if eid in self._tombstones:
+            return False   # proved wrong here; a stale copy elsewhere does not bring it back
+        local = self._entries.get(eid)
+        if local is not None:
+            if remote.hits > local.hits or remote.score > local.score:
+                local.hits, local.score = max(local.hits, remote.hits), max(local.score, remote.score)
+                return True
+            return False
+        if not self._usable_embedding(remote):
+            remote.embedding = self.embedder.embed([normalize_ws(remote.key)])[0]
+        if remote.task not in self.template_tasks:
+            superseded = self._semantic.exact(remote.task, remote.dataset, normalize_ws(remote.key))
+            if superseded is not None and superseded != eid:
+                self._drop(superseded, delete=False)   # its writer replaced it with this newer answer
+        return self._index(remote)
+
+    # -- crash safety --------------------------------------------------------------------------
+    def unflushed(self) -> bytes | None:
+        """The store writes not yet flushed, as bytes (None: nothing pending) — committed by the live
+        engine with each job, so a crash between that commit and the next flush loses nothing."""
+        with self._lock:
+            return None if self.store_backend is None else self.store_backend.unflushed()
+
+    def recover(self, blob: bytes | None) -> int:
+        """Re-apply writes saved by :meth:`unflushed` before a crash, to memory and to the store
+        (idempotent: writes that did reach the store are written again); returns how many. A saved
+        upsert of an entry the store meanwhile knows as invalid is dropped, not resurrected."""
+        store = self.store_backend
+        if not blob or store is None:
+            return 0
+        with self._lock:
+            applied = 0
+            for op, task, payload in ChromaStore.parse_unflushed(blob):
+                if op == "delete":
+                    self._drop(payload, delete=False)
+                    store.delete(task, payload)
+                elif op == "upsert":
+                    if payload.valid and payload.entry_id in self._tombstones:
+                        continue
+                    self._drop(payload.entry_id, delete=False)
+                    self._fold(payload)
+                    store.put(payload)
+                else:
+                    local = self._entries.get(payload.entry_id)
+                    if not payload.valid:
+                        self._drop(payload.entry_id, delete=False)
+                        self._tombstones.add(payload.entry_id)
+                    elif local is not None:
+                        local.hits, local.score = payload.hits, payload.score
+                        local.last_used = payload.last_used
+                        payload = local
+                    else:
+                        continue   # evicted or deleted since: nothing to update
+                    store.update_metadata(payload)
+                applied += 1
+            store.flush()
+            log.info("cache recovered %d writes that were not flushed before the last stop", applied)
+            return applied
 
     def _record(self, normalize_ns: int, embed_ns: int, search_ns: int, evaluate_ns: int) -> StageTimings:
         timings = StageTimings(normalize_ns * _NS_TO_US, embed_ns * _NS_TO_US, search_ns * _NS_TO_US,
@@ -432,7 +573,8 @@ class CacheManager:
         """The in-memory state (indexes, entries, thresholds, counters) without the store, as bytes."""
         import pickle
         with self._lock:
-            state = {k: v for k, v in self.__dict__.items() if k not in ("store_backend", "_lock")}
+            state = {k: v for k, v in self.__dict__.items()
+                     if k not in ("store_backend", "_lock", "_synced_at")}
             return pickle.dumps(state)
 
     def restore_memory_state(self, blob: bytes) -> None:
@@ -441,6 +583,7 @@ class CacheManager:
         import pickle
         with self._lock:
             self.__dict__.update(pickle.loads(blob))
+            self._synced_at = {}
             store = self.store_backend
             if store is None:
                 return
@@ -501,14 +644,17 @@ class CacheManager:
                 "false_hits": sum(c.false_hits for c in self._counters.values()),
                 "thresholds": self._semantic.thresholds(),
                 "timings": timings,
+                "synced": self._synced,
                 "store": None if self.store_backend is None else self.store_backend.stats(),
             }
 
     # -- persistence ---------------------------------------------------------------------------
-    def flush(self) -> int:
-        """Write buffered changes to the store (a checkpoint); returns how many operations were written."""
+    def flush(self, force: bool = True) -> int:
+        """Write buffered changes to the store (a checkpoint); returns how many operations were written.
+
+        ``force=False`` leaves a store that is down alone until its back-off has elapsed."""
         with self._lock:
-            return 0 if self.store_backend is None else self.store_backend.flush()
+            return 0 if self.store_backend is None else self.store_backend.flush(force)
 
     def close(self) -> None:
         """Flush, save the learned thresholds and release the store."""

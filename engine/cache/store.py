@@ -10,15 +10,26 @@ at :meth:`ChromaStore.close`. A single Chroma add costs ~20 ms here and a batche
 so a replay must never write once per event.
 
 Every Chroma failure is caught and logged: reads return nothing (the cache degrades to misses),
-writes stay in the buffer and are retried at the next flush (automatic flushes back off
-exponentially while Chroma is down), and the client is rebuilt on the next attempt. `healthy` and
-`errors` tell the dashboard.
+writes stay in the buffer and are retried at the next flush, and the client is rebuilt on the next
+attempt. While Chroma is down the store behaves like a circuit breaker: automatic flushes,
+``flush(force=False)`` and :meth:`ChromaStore.changed_since` do not touch the server until the back-off
+(exponential, from ``retry_backoff``) has elapsed, so an outage costs one failed request per interval,
+not one per job. `healthy`, `errors` and :meth:`ChromaStore.stats` tell the dashboard.
+
+Shared servers: every written record carries a ``stamp`` (the writer's wall clock at flush), so an
+engine can fetch what other engines wrote since its last look (:meth:`ChromaStore.changed_since`)
+instead of reloading a whole collection.
+
+Crash safety: :meth:`ChromaStore.unflushed` serialises the buffered operations (the live engine commits
+them with each job in its event log) and :meth:`ChromaStore.parse_unflushed` reads them back after a
+restart, for the manager to apply again (replaying them is idempotent).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +48,8 @@ __all__ = ["ChromaStore", "collection_name"]
 log = logging.getLogger(__name__)
 
 COLLECTION_PREFIX = "sls_"
+STAMP = "stamp"                      # metadata key: writer's wall clock (time.time()) at flush
+RETRY_BACKOFF = (1.0, 60.0)          # seconds: first and longest wait before retrying a failed server
 _NAME_BAD = re.compile(r"[^a-zA-Z0-9._-]")
 
 
@@ -69,7 +82,8 @@ class ChromaStore:
 
     def __init__(self, client_factory: Callable[[], Any], *, max_batch: int = 1000,
                  flush_threshold: int = 2000, max_pending: int = 200_000, embedder_name: str = "",
-                 retry_backoff: tuple[float, float] = (1.0, 60.0), description: str = "chroma"):
+                 retry_backoff: tuple[float, float] | None = None, description: str = "chroma",
+                 shared: bool = False):
         if max_batch < 1 or flush_threshold < 1:
             raise ValueError("max_batch and flush_threshold must be >= 1")
         self._factory = client_factory
@@ -78,7 +92,8 @@ class ChromaStore:
         self.max_pending = max_pending
         self.embedder_name = embedder_name
         self.description = description
-        self._backoff_min, self._backoff_max = retry_backoff
+        self.shared = shared    # other engines write to the same collections (a Chroma server)
+        self._backoff_min, self._backoff_max = retry_backoff or RETRY_BACKOFF
         self._backoff = 0.0
         self._retry_at = 0.0
         self._client: Any = None
@@ -92,6 +107,7 @@ class ChromaStore:
         self.write_calls = 0
         self.flushes = 0
         self.flush_seconds = 0.0
+        self.stamps: dict[str, float] = {}   # per task: the newest record stamp seen by a read
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -121,6 +137,7 @@ class ChromaStore:
 
             return chromadb.HttpClient(host=host, port=port, ssl=ssl)
 
+        kwargs.setdefault("shared", True)
         return cls(factory, description=f"chroma:{parsed.scheme}://{host}:{port}", **kwargs)
 
     # -- failure handling --------------------------------------------------------------------------
@@ -142,9 +159,17 @@ class ChromaStore:
 
     def _succeeded(self) -> None:
         if not self.healthy:
-            log.info("cache store %s is healthy again", self.description)
+            log.warning("cache store %s is reachable again", self.description)
         self.healthy = True
         self._backoff = 0.0
+
+    def available(self) -> bool:
+        """Whether the server may be tried now: healthy, or unhealthy with its back-off elapsed."""
+        return self.healthy or time.monotonic() >= self._retry_at
+
+    def retry_in(self) -> float:
+        """Seconds until an unhealthy store is tried again (0 when it may be tried now)."""
+        return 0.0 if self.available() else self._retry_at - time.monotonic()
 
     def _connect(self) -> None:
         self._client = self._factory()
@@ -196,23 +221,56 @@ class ChromaStore:
                 log.warning("collection %s was built with embedder %s, now %s: embeddings are recomputed "
                             "in memory (writes of new entries fail until the collection is rebuilt)",
                             col.name, stored_embedder, self.embedder_name)
-            entries: list[CacheEntry] = []
-            offset = 0
-            while True:
-                got = col.get(include=["embeddings", "documents", "metadatas"], limit=page, offset=offset)
-                ids = got["ids"]
-                embs = got.get("embeddings")
-                for i, entry_id in enumerate(ids):
-                    emb = None if embs is None or foreign else embs[i]
-                    entries.append(CacheEntry.from_record(entry_id, got["documents"][i], got["metadatas"][i], emb))
-                if len(ids) < page:
-                    break
-                offset += page
+            entries, newest = self._read(col, None, page, foreign)
+            self.stamps[task] = max(self.stamps.get(task, 0.0), newest)
             self._succeeded()
             return entries
         except Exception as exc:
             self._failed(f"load of task {task!r}", exc)
             return []
+
+    def changed_since(self, task: str, since: float, page: int = 5000) -> list[CacheEntry] | None:
+        """Records of `task` written (by any engine) at or after wall-clock time `since`: new entries,
+        tombstones and metadata updates. None when the store is backing off or the read fails.
+
+        Records written before stamps existed are not returned (a full :meth:`load_all` sees them).
+        """
+        if not self.available():
+            return None
+        try:
+            col = self._collection(task)
+            stored_embedder = (col.metadata or {}).get("embedder", "")
+            foreign = bool(self.embedder_name and stored_embedder and stored_embedder != self.embedder_name)
+            entries, newest = self._read(col, {STAMP: {"$gte": float(since)}}, page, foreign)
+            self.stamps[task] = max(self.stamps.get(task, 0.0), newest)
+            self._succeeded()
+            return entries
+        except Exception as exc:
+            self._failed(f"sync of task {task!r}", exc)
+            return None
+
+    @staticmethod
+    def _read(col: Any, where: dict | None, page: int, foreign: bool) -> tuple[list[CacheEntry], float]:
+        """Every record of `col` matching `where`, paged; and the newest stamp among them (0.0: none)."""
+        entries: list[CacheEntry] = []
+        newest = 0.0
+        offset = 0
+        while True:
+            got = col.get(where=where, include=["embeddings", "documents", "metadatas"], limit=page,
+                          offset=offset)
+            ids = got["ids"]
+            embs = got.get("embeddings")
+            for i, entry_id in enumerate(ids):
+                meta = got["metadatas"][i] or {}
+                stamp = meta.get(STAMP)
+                if isinstance(stamp, int | float):
+                    newest = max(newest, float(stamp))
+                emb = None if embs is None or foreign else embs[i]
+                entries.append(CacheEntry.from_record(entry_id, got["documents"][i], meta, emb))
+            if len(ids) < page:
+                break
+            offset += page
+        return entries, newest
 
     def count(self, task: str) -> int | None:
         """Number of entries stored for `task` (None when Chroma is unreachable)."""
@@ -292,16 +350,18 @@ class ChromaStore:
         log.error("cache store %s unreachable for too long: %d buffered writes dropped so far",
                   self.description, self.dropped)
 
-    def flush(self) -> int:
+    def flush(self, force: bool = True) -> int:
         """Write every pending operation in batches; returns how many were written.
 
         On a failure the unwritten operations stay buffered (written ones are not repeated) and the
-        method returns normally.
+        method returns normally. With ``force=False`` an unhealthy store is left alone until its
+        back-off has elapsed (the per-job flush of a live engine must not hammer a server that is down).
         """
-        if not self.pending:
+        if not self.pending or not (force or self.available()):
             return 0
         started = time.perf_counter()
         written = 0
+        stamp = time.time()
         for task in list(self._pending):
             p = self._pending[task]
             try:
@@ -314,13 +374,14 @@ class ChromaStore:
                 for ids in _chunks(list(p.upserts), self.max_batch):
                     rows = [p.upserts[i] for i in ids]
                     col.upsert(ids=ids, embeddings=np.stack([r[0] for r in rows]),
-                               documents=[r[1] for r in rows], metadatas=[r[2] for r in rows])
+                               documents=[r[1] for r in rows],
+                               metadatas=[{**r[2], STAMP: stamp} for r in rows])
                     self.write_calls += 1
                     for i in ids:
                         del p.upserts[i]
                     written += len(ids)
                 for ids in _chunks(list(p.updates), self.max_batch):
-                    col.update(ids=ids, metadatas=[p.updates[i] for i in ids])
+                    col.update(ids=ids, metadatas=[{**p.updates[i], STAMP: stamp} for i in ids])
                     self.write_calls += 1
                     for i in ids:
                         del p.updates[i]
@@ -340,6 +401,30 @@ class ChromaStore:
             log.debug("cache store flushed %d operations in %.3f s", written, elapsed)
         return written
 
+    # -- crash safety --------------------------------------------------------------------------------
+    def unflushed(self, limit: int = 5000) -> bytes | None:
+        """The buffered operations as bytes (None when nothing is pending, or more than `limit`: a
+        journal that large would cost more per job than it saves; those writes are then only as safe as
+        the next successful flush)."""
+        n = self.pending
+        if not n or n > limit:
+            return None
+        return pickle.dumps({task: (dict(p.upserts), dict(p.updates), set(p.deletes))
+                             for task, p in self._pending.items() if len(p)})
+
+    @staticmethod
+    def parse_unflushed(blob: bytes) -> list[tuple[str, str, Any]]:
+        """The operations saved by :meth:`unflushed`, as (op, task, payload): ``upsert`` (a CacheEntry
+        with its embedding), ``update`` (a CacheEntry carrying only the metadata) or ``delete`` (an id)."""
+        ops: list[tuple[str, str, Any]] = []
+        for task, (upserts, updates, deletes) in pickle.loads(blob).items():
+            ops.extend(("delete", task, entry_id) for entry_id in sorted(deletes))
+            ops.extend(("upsert", task, CacheEntry.from_record(entry_id, doc, meta, emb))
+                       for entry_id, (emb, doc, meta) in upserts.items())
+            ops.extend(("update", task, CacheEntry.from_record(entry_id, None, meta, None))
+                       for entry_id, meta in updates.items())
+        return ops
+
     def close(self) -> None:
         """Flush and release the client (pending writes that still fail are logged as lost)."""
         self.flush()
@@ -357,7 +442,9 @@ class ChromaStore:
         """Health and write counters for the dashboard."""
         return {
             "backend": self.description,
+            "shared": self.shared,
             "healthy": self.healthy,
+            "retry_in_s": round(self.retry_in(), 3),
             "errors": self.errors,
             "last_error": self.last_error,
             "pending": self.pending,

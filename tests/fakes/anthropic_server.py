@@ -7,9 +7,11 @@
 `POST /v1/messages` checks the body like the real API (model, max_tokens, messages) and needs an
 `x-api-key` or `Authorization: Bearer` header. Each call takes the next scripted action, or, when the
 script is empty, answers with `responder(request_body)`. Actions: `Reply`, `ApiError` / `RateLimited` /
-`storm(...)`, `Hang` (longer than the client's timeout), `Malformed` (any raw body). `delay_s` delays
-every call (to show concurrency gains). Requests are recorded with their headers so tests can assert on
-them; the server logs only the request line, never headers.
+`storm(...)`, `Hang` (longer than the client's timeout), `Malformed` (any raw body); `bursts(...)`
+builds a seeded script of error bursts (429s, 500s, 529s, hangs) between runs of normal answers.
+`delay_s` delays every call (to show concurrency gains). Requests are recorded with their headers so
+tests can assert on them; every answer actually delivered is recorded in `billed` (what a provider
+would charge for); the server logs only the request line, never headers.
 
 Binds 127.0.0.1 on an ephemeral port; `stop()` (or leaving the `with` block) unblocks hung handlers
 and closes every connection.
@@ -21,6 +23,7 @@ import contextlib
 import itertools
 import json
 import logging
+import random
 import socket
 import threading
 import time
@@ -91,6 +94,38 @@ class Malformed:
     body: bytes | str
     status: int = 200
     content_type: str = "application/json"
+
+
+def bursts(seed: int, length: int, *, error_share: float = 0.4, max_burst: int = 4,
+           kinds: tuple = ("429", "500", "529", "hang"), hang_s: float = 30.0) -> list:
+    """A seeded script of about `length` actions: runs of normal answers (`Reply()`) broken by bursts of
+    one error kind repeated 2..`max_burst` times (`"429"`, `"500"`, `"529"`), or 1-2 `"hang"`s (a
+    request held for `hang_s`, longer than any client timeout, and dropped when the server stops).
+    Every kind in `kinds` occurs at least once."""
+    rng = random.Random(seed)
+    make = {"429": lambda: RateLimited(retry_after=0), "500": lambda: ApiError(500, "burst 500"),
+            "529": lambda: ApiError(529, "burst 529"), "hang": lambda: Hang(seconds=hang_s)}
+    order = list(kinds)
+    rng.shuffle(order)
+    mean_burst = (2 + max_burst) / 2
+    mean_calm = mean_burst * (1 - error_share) / error_share    # so that about `error_share` are errors
+    script: list = []
+    while len(script) < length or order:
+        kind = order.pop() if order else rng.choice(kinds)
+        # hangs cost a client timeout each: their bursts stay short
+        burst = rng.randint(1, 2) if kind == "hang" else rng.randint(2, max_burst)
+        script.extend(make[kind]() for _ in range(burst))
+        script.extend(Reply() for _ in range(max(1, round(rng.expovariate(1 / mean_calm)))))
+    return script
+
+
+@dataclass(frozen=True)
+class Billed:
+    """An answer the server delivered: what a provider would charge for (model = the API model id)."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
 
 
 @dataclass(frozen=True)
@@ -200,6 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay_s:
             owner._wait(reply.delay_s)
         text = reply.text if reply.text is not None else owner.responder(body)
+        usage = {"input_tokens": reply.input_tokens if reply.input_tokens is not None else _input_words(body),
+                 "output_tokens": reply.output_tokens if reply.output_tokens is not None else _words(text)}
         payload = {
             "id": f"msg_fake_{owner._next_id()}",
             "type": "message",
@@ -208,12 +245,10 @@ class _Handler(BaseHTTPRequestHandler):
             "content": [{"type": "text", "text": text}],
             "stop_reason": reply.stop_reason,
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": reply.input_tokens if reply.input_tokens is not None else _input_words(body),
-                "output_tokens": reply.output_tokens if reply.output_tokens is not None else _words(text),
-            },
+            "usage": usage,
         }
-        self._send(200, json.dumps(payload).encode(), "application/json")
+        if self._send(200, json.dumps(payload).encode(), "application/json"):
+            owner._bill(Billed(body["model"], usage["input_tokens"], usage["output_tokens"]))
 
     def do_GET(self) -> None:  # noqa: N802
         self._error(ApiError(404, f"no route {self.path}"), None)
@@ -229,7 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers["retry-after"] = str(error.retry_after)
         self._send(error.status, json.dumps(payload).encode(), "application/json", headers)
 
-    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> bool:
+        """Send a response; False when the client had gone away."""
         try:
             self.send_response(status)
             self.send_header("content-type", content_type)
@@ -239,8 +275,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
+            return True
         except (BrokenPipeError, ConnectionResetError):
             logger.debug("fake anthropic server: client went away before the answer")
+            return False
 
 
 def _validate(body: Any) -> str | None:
@@ -280,6 +319,7 @@ class FakeAnthropicServer:
         self._host = host
         self._script: deque[Any] = deque()
         self._requests: list[RecordedRequest] = []
+        self._billed: list[Billed] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
@@ -349,6 +389,16 @@ class FakeAnthropicServer:
     def request_count(self) -> int:
         with self._lock:
             return len(self._requests)
+
+    @property
+    def billed(self) -> list[Billed]:
+        """Every answer delivered (a client that timed out and hung up before it is not billed)."""
+        with self._lock:
+            return list(self._billed)
+
+    def _bill(self, billed: Billed) -> None:
+        with self._lock:
+            self._billed.append(billed)
 
     @property
     def max_in_flight(self) -> int:
