@@ -93,7 +93,7 @@ class HashNgramEmbedder:
         if n == 1:
             return self._embed_single(padded[0], out)
         lengths = np.fromiter((len(p) for p in padded), dtype=np.int64, count=n)
-        codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        codes = np.frombuffer("".join(padded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
         total = codes.shape[0]
         ends = np.cumsum(lengths)
         row_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
@@ -135,7 +135,7 @@ class HashNgramEmbedder:
 
         The vector is bit-for-bit the batch one: the same hashes, and bucket sums of ±1 terms are exact
         integers in float64 whatever the order they are added in."""
-        codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        codes = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
         total = codes.shape[0]
         lo, hi = self.ngram_range
         grams = [codes ^ np.uint64(0x9E3779B1)] if lo == 1 else []

@@ -19,7 +19,7 @@ def make_entry_id(task: str, scope_key: str, key: str) -> str:
     The same verified answer stored twice (or by two engines sharing one Chroma server) gets the same
     id, so Chroma upserts merge instead of duplicating.
     """
-    digest = hashlib.blake2b(f"{task}\x1f{scope_key}\x1f{key}".encode(), digest_size=12).hexdigest()
+    digest = hashlib.blake2b(f"{task}\x1f{scope_key}\x1f{key}".encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
     return f"{task[:24]}-{digest}"
 
 

@@ -55,6 +55,9 @@ def quality_label(attempt: Attempt, mode: str) -> float | None:
     return None
 
 
+OBSERVATIONS_KEPT = 10_000   # (predicted, observed) pairs kept for calibration charts: the latest 10k-20k
+
+
 class UpdateManager:
     """Applies feedback events to predictors, cache and drift monitors."""
 
@@ -85,6 +88,8 @@ class UpdateManager:
             if label is not None:
                 self.observations.append({"seq": fb.seq, "model": attempt.model,
                                           "predicted": round(attempt.predicted_p, 4), "observed": label})
+                if len(self.observations) > 2 * OBSERVATIONS_KEPT:   # bounded: it is in every snapshot
+                    del self.observations[:-OBSERVATIONS_KEPT]
                 event = self.drift.update(attempt.model, fb.seq, attempt.predicted_p, label, fb.job.task)
                 if event is not None:
                     log.info("drift: %s", event.detail)

@@ -86,3 +86,13 @@ def _repo_root() -> str:
     from pathlib import Path
 
     return str(Path(__file__).resolve().parents[2])
+
+
+def test_lone_surrogates_embed_and_key_without_crashing():
+    from engine.cache.embedder import HashNgramEmbedder
+    from engine.cache.entry import make_entry_id
+
+    emb = HashNgramEmbedder()
+    assert emb.embed(["\ud800 lone"])[0].shape == emb.embed(["plain"])[0].shape
+    assert make_entry_id("t", "s", "\udfff") != make_entry_id("t", "s", "x")
+    assert emb.embed_one("\ud800 lone").shape == emb.embed_one("x").shape
