@@ -29,8 +29,8 @@ def controls(ctx: ui.TraceContext, table) -> dict:
                                        "what the dearest model costs alone); the scheduler paces itself to it.")
         unlimited = st.toggle("No budget", key="whatif.unlimited", help="Let the scheduler spend what it wants.")
         cost_w = st.slider("Cost weight λ", 0.0, 1.0, float(min(1.0, settings.get("cost_weight", 0.15))), 0.01,
-                           key="whatif.cost_weight", help="Success probability traded for going from the dearest "
-                                                          "model to a free one (paced when there is a budget).")
+                           key="whatif.cost_weight", help="Success probability one median-priced call is worth (its "
+                                                          "starting value when there is a budget: then it is paced).")
         lat_w = st.slider("Latency weight μ", 0.0, 1.0, float(min(1.0, settings.get("latency_weight", 0.0))), 0.01,
                           key="whatif.latency_weight")
         models = st.multiselect("Models to include", ctx.models, default=ctx.models, key="whatif.models",
