@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from engine.errors import SettingsError, UnknownNameError
+from engine.jobs import is_valid_text
 
 LATENCY_DEFAULTS_BY_SIZE: tuple[tuple[float, float, float], ...] = (
     # (upper bound of params_b, base_s, per_output_token_s)
@@ -48,13 +49,6 @@ def default_latency(params_b: float | None) -> tuple[float, float]:
     return LATENCY_DEFAULT_UNKNOWN
 
 
-def _is_text(value: str) -> bool:
-    """True for text that can be stored and sent (no lone surrogates, e.g. from a JSON "\\ud800" escape)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +71,11 @@ class ModelSpec:
     tier: str | None = None          # "cheap" | "mid" | "top", informative
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.strip() or not _is_text(self.name):
+        if not isinstance(self.name, str) or not self.name.strip() or not is_valid_text(self.name):
             raise SettingsError(f"a catalog model needs a name (non-empty text), got {self.name!r}")
         for field_name in ("provider", "api_model", "tier"):
             value = getattr(self, field_name)
-            if not (isinstance(value, str) and _is_text(value)) and not (value is None and field_name != "provider"):
+            if not (isinstance(value, str) and is_valid_text(value)) and not (value is None and field_name != "provider"):
                 raise SettingsError(f"model '{self.name}': {field_name} must be text, got {value!r}")
         for field_name in _NUMBER_FIELDS:
             value = getattr(self, field_name)

@@ -28,3 +28,12 @@ class Verdict:
 
     ok: bool | None
     reason: str = ""
+
+
+def is_valid_text(text: str) -> bool:
+    """True for text that can be stored, embedded and sent (no lone surrogates, e.g. from a JSON "\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -23,7 +23,7 @@ from pathlib import Path
 from engine.catalog import Catalog
 from engine.errors import ClientError, EngineError, SettingsError, UnknownNameError, WorkspaceError
 from engine.eventlog import EventLog, Snapshot
-from engine.jobs import Job, Verdict
+from engine.jobs import Job, Verdict, is_valid_text
 from engine.scheduling.budget import BudgetLedger
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.settings import Settings, load_settings
@@ -237,7 +237,7 @@ class Engine:
                 and 0.0 <= score <= 1.0):
             raise EngineError(f"feedback score must be a number between 0 and 1, got {score!r}")
         score = float(score)
-        if not isinstance(job_id, str) or not _is_valid_unicode(job_id):
+        if not isinstance(job_id, str) or not is_valid_text(job_id):
             raise EngineError(f"no job with id {_show(job_id)}: a job id is the text `ask`/`run` returned")
         found = self.events.find_step(job_id)
         if found is None:
@@ -376,7 +376,7 @@ def check_job(job: Job) -> None:
     if not all(isinstance(label, str) for label in job.labels):
         raise EngineError("the job's labels must be strings")
     for what, value in (("text", job.text), ("reference", job.reference or ""), ("labels", "".join(job.labels))):
-        if not _is_valid_unicode(value):
+        if not is_valid_text(value):
             raise EngineError(f"the job's {what} is not valid Unicode text (it holds a lone surrogate); "
                               "decode the input as UTF-8 before sending it")
 
@@ -392,18 +392,12 @@ def _valid_job(job: Job) -> bool:
     return True
 
 
-def _is_valid_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def valid_text(text: str) -> str:
     """`text` with lone surrogates replaced by U+FFFD: a model's answer is parsed and stored, and a JSON
     "\\ud800" escape in an API response decodes to one."""
-    return text if _is_valid_unicode(text) else _SURROGATE.sub("\ufffd", text)
+    return text if is_valid_text(text) else _SURROGATE.sub("\ufffd", text)
 
 
 def _show(value: object, limit: int = 60) -> str:

@@ -36,7 +36,7 @@ from engine.clients.fake import FakeChatModel
 from engine.clients.resilience import ResilientClient
 from engine.clients.settings import ClientSettings
 from engine.errors import EngineError, SettingsError, UnknownNameError
-from engine.jobs import Job
+from engine.jobs import Job, is_valid_text
 from engine.service import build_engine
 from engine.settings import load_settings
 from engine.tasks import TASKS
@@ -78,7 +78,7 @@ def expected_error(text, task, labels, budget, model) -> type[EngineError] | Non
         return UnknownNameError
     if not isinstance(text, str) or not text.strip():
         return EngineError
-    if any(not _unicode(x) for x in (text, *labels)):
+    if any(not is_valid_text(x) for x in (text, *labels)):
         return EngineError
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)
                                or not math.isfinite(budget) or budget < 0):
@@ -88,12 +88,6 @@ def expected_error(text, task, labels, budget, model) -> type[EngineError] | Non
     return None
 
 
-def _unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 texts = st.one_of(messy_text, broken_text, st.sampled_from(["", " ", "\n\t", "\x00", "user 1 logged in"]),

@@ -423,3 +423,25 @@ class FakeAnthropicServer:
 
     def _next_id(self) -> int:
         return next(self._ids)
+
+
+# Environment variables from the developer's shell that would send a live client elsewhere or trace it.
+FOREIGN_ENV = ("ANTHROPIC_API_URL", "ANTHROPIC_PROXY", "ANTHROPIC_AUTH_TOKEN", "LANGSMITH_TRACING",
+               "LANGSMITH_API_KEY", "LANGSMITH_GATEWAY", "LANGSMITH_GATEWAY_API_KEY", "LANGCHAIN_TRACING_V2",
+               "LANGCHAIN_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+               "all_proxy")
+
+
+def use_fake_server(monkeypatch, server, workspace, *, key: str, timeout_s: float = 5) -> None:
+    """Point a live engine at `server`: a clean `SLS_*` environment, the key, the server's URL, `workspace`,
+    fast retries, no telemetry, no proxy."""
+    import os
+    for name in [n for n in os.environ if n.startswith("SLS_")] + list(FOREIGN_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    monkeypatch.setenv("SLS_WORKSPACE", str(workspace))
+    monkeypatch.setenv("SLS_RETRY_BASE_DELAY_S", "0.01")
+    monkeypatch.setenv("SLS_CLIENT_TIMEOUT_S", str(timeout_s))
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from tests.fakes.anthropic_server import (
     Reply,
     last_user_text,
     storm,
+    use_fake_server,
 )
 
 pytestmark = [
@@ -49,10 +49,6 @@ HANG_TIMEOUT_S = 0.5       # only where the server hangs on purpose
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05, retry_after_cap_s=2.0)
 
 # Variables that would send a client elsewhere, leak to a tracing service or change the engine's settings.
-_FOREIGN_ENV = ("ANTHROPIC_API_URL", "ANTHROPIC_PROXY", "ANTHROPIC_AUTH_TOKEN", "LANGSMITH_TRACING",
-                "LANGSMITH_API_KEY", "LANGSMITH_GATEWAY", "LANGSMITH_GATEWAY_API_KEY", "LANGCHAIN_TRACING_V2",
-                "LANGCHAIN_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                "all_proxy")
 
 
 def respond(body: dict) -> str:
@@ -76,15 +72,7 @@ def server():
 @pytest.fixture
 def live(server, tmp_path, monkeypatch):
     """Environment of a live `sls` on the fake server: key, base URL, workspace, fast retries."""
-    for name in [n for n in os.environ if n.startswith("SLS_")] + list(_FOREIGN_ENV):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
-    monkeypatch.setenv("SLS_WORKSPACE", str(tmp_path / "ws"))
-    monkeypatch.setenv("SLS_RETRY_BASE_DELAY_S", "0.01")
-    monkeypatch.setenv("SLS_CLIENT_TIMEOUT_S", "10")
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    use_fake_server(monkeypatch, server, tmp_path / "ws", key=SECRET, timeout_s=10)
     return server
 
 

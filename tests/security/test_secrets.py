@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import traceback
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from engine.cli import main
 from engine.clients import ClientSettings, ModelCallError, RetryPolicy, build_resilient_client
 from engine.errors import EngineError
 from engine.settings import load_settings
-from tests.fakes.anthropic_server import ApiError, FakeAnthropicServer, storm
+from tests.fakes.anthropic_server import ApiError, FakeAnthropicServer, storm, use_fake_server
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")]
@@ -32,9 +31,6 @@ SECRET = "sk-ant-test-SECRET-4f9c2a7e1b3d5a6c8e0f"
 LINE = "Failed password for root from 10.0.0.1 port 22 ssh2"
 ECHO_401 = ApiError(401, "invalid x-api-key: {key}")            # `{key}`: the server quotes the key it got
 ECHO_500 = ApiError(500, "upstream rejected credentials {key}")
-_FOREIGN_ENV = ("ANTHROPIC_API_URL", "ANTHROPIC_AUTH_TOKEN", "LANGSMITH_TRACING", "LANGSMITH_API_KEY",
-                "LANGCHAIN_TRACING_V2", "LANGCHAIN_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
-                "https_proxy", "all_proxy")
 
 
 @pytest.fixture
@@ -46,15 +42,7 @@ def server():
 @pytest.fixture
 def env(server, tmp_path, monkeypatch):
     """A live environment on the fake server: the key, its URL, a fresh workspace, fast retries."""
-    for name in [n for n in os.environ if n.startswith("SLS_")] + list(_FOREIGN_ENV):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
-    monkeypatch.setenv("SLS_WORKSPACE", str(tmp_path / "ws"))
-    monkeypatch.setenv("SLS_RETRY_BASE_DELAY_S", "0.01")
-    monkeypatch.setenv("SLS_CLIENT_TIMEOUT_S", "5")
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    use_fake_server(monkeypatch, server, tmp_path / "ws", key=SECRET, timeout_s=5)
     return tmp_path / "ws"
 
 
