@@ -16,7 +16,6 @@ from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.simulation.env import ReplayEnv
 from engine.simulation.policy import ReplayOptions, register
 from engine.simulation.records import StepRecord
-from engine.tasks import get_task
 from engine.updates.manager import Attempt, Feedback
 
 TRUNCATED = Verdict(False, "call cut by the budget")
@@ -72,10 +71,10 @@ class SchedulerPolicy:
             core.after_job(env.ledger, called=True)
             return record
 
-        task, attempts, chosen = get_task(job.task), [], decision.chosen
+        attempts, chosen = [], decision.chosen
         while chosen is not None:
             result = env.call(i, self._col[chosen])
-            verdict = TRUNCATED if result.truncated else task.verify(job, result.output)
+            verdict = TRUNCATED if result.truncated else env.verify(i, self._col[chosen])
             attempts.append(Attempt(chosen, result.output, verdict, result.score, predictions[chosen].p_success,
                                     result.cost_usd, result.latency_s, result.input_tokens,
                                     result.output_tokens or None))

@@ -47,8 +47,9 @@ class ReplayEnv:
         self.models = trace.model_names
         self.specs = [self.catalog.get(m) for m in self.models]
         self._jobs: list[Job] = trace.jobs()
-        self._parsed: dict[tuple[int, int], tuple[str, float]] = {}
-        self._verdicts: dict[tuple[int, int], Verdict] = {}
+        # parses, scores and verdicts depend only on the trace: shared by every replay of it (what-if re-runs)
+        self._parsed: dict[tuple[int, int], tuple[str, float]] = trace.memo(f"parsed:{scoring}")
+        self._verdicts: dict[tuple[int, int], Verdict] = trace.memo(f"verdicts:{scoring}")
         self._latency = self._latency_matrix()
         self.latency_modelled = bool(np.isnan(trace.latency_s).any())
         self._available_from = self._availability()

@@ -76,6 +76,11 @@ class Trace:
             self.__dict__["_out_tokens"] = cached
         return cached
 
+    def memo(self, name: str) -> dict:
+        """A dict that lives as long as this trace, for results that depend only on it (e.g. each outcome's
+        parse and score): every replay of the trace in a process shares them."""
+        return self.__dict__.setdefault("_memo", {}).setdefault(name, {})
+
     def jobs(self) -> list[Job]:
         """Every job in arrival order (built once, then shared: jobs are immutable)."""
         cached = self.__dict__.get("_jobs")
