@@ -252,6 +252,17 @@ class Suite:
                      "current_run_s": [o["current_run_s"] for o in outs],
                      "baselines_s": [o["baselines_s"] for o in outs],
                      "accuracy": outs[0]["accuracy"], "cost_usd": outs[0]["cost_usd"]}))
+        self.figures.append(figure(
+            "whatif.page", "What-if re-run on the page, sample", unit="s", better="lower",
+            values=[o["page_rerun_s"] for o in outs], references=[o["page_reference_s"] for o in outs],
+            reference_what="same page call with best-single",
+            trace="sample", jobs=outs[0]["jobs"],
+            target=("<=", TARGET_WHATIF_S), evaluate_target=self.plan.full,
+            details={"measures": "as above, then the page's sls frontier (replayed in the background when the "
+                                 "page opens) and the budget slider moved one step: the re-run a user waits "
+                                 "for on the page once the frontier is drawn",
+                     "budget_usd": outs[0]["page_budget_usd"],
+                     "rerun_cpu_s": [o["page_rerun_cpu_s"] for o in outs]}))
 
     def _memory(self) -> None:
         if not self.peaks:

@@ -241,7 +241,20 @@ def whatif_pair(trace: str) -> dict:
     params = {**base, "budget_usd": round(float(budget), 6), "policy_params": policy_params}
     ref, ref_s, ref_cpu = _timed(lambda: gateway.run_policy(key, "best-single", gateway.params_key(params), None))
     bundle, wall, cpu = _timed(lambda: gateway.run_policy(key, "sls", gateway.params_key(params), None))
-    return {"trace": Path(trace).name, "jobs": int(bundle.metrics["queries"]), "import_s": round(import_s, 3),
+    # On the page: opening it replays the sls frontier in the background (pages/what_if.py, `frontier`); once
+    # that has landed, the user moves the budget slider one step and the page re-runs.
+    table = ui.metrics_table(quick)
+    for point in data.frontier_budgets(table):
+        gateway.run_policy(key, "sls", gateway.params_key({**current, "budget_usd": point}), None)
+    options, _ = data.budget_options(table)
+    moved = options[min(len(options) - 1, options.index(budget) + 1)] if budget in options else budget * 1.5
+    params_moved = {**params, "budget_usd": round(float(moved), 6)}
+    page_ref, page_ref_s, _ = _timed(lambda: gateway.run_policy(key, "best-single", gateway.params_key(params_moved),
+                                                                None))
+    page, page_s, page_cpu = _timed(lambda: gateway.run_policy(key, "sls", gateway.params_key(params_moved), None))
+    return {"page_rerun_s": round(page_s, 4), "page_rerun_cpu_s": round(page_cpu, 4),
+            "page_reference_s": round(page_ref_s, 4), "page_budget_usd": params_moved["budget_usd"],
+            "trace": Path(trace).name, "jobs": int(bundle.metrics["queries"]), "import_s": round(import_s, 3),
             "baselines_s": round(baselines_s, 3), "current_run_s": round(current_s, 3), "budget_usd": params["budget_usd"],
             "rerun_s": round(wall, 4), "rerun_cpu_s": round(cpu, 4), "reference_s": round(ref_s, 4),
             "reference_cpu_s": round(ref_cpu, 4), "accuracy": bundle.metrics["accuracy"],

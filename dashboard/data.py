@@ -557,6 +557,16 @@ def nice_ceiling(x: float) -> float:
     return float(10 ** (k + 1))
 
 
+FRONTIER_POINTS = 5
+
+
+def frontier_budgets(table: pd.DataFrame) -> list[float | None]:
+    """The budgets of the What-if page's sls frontier: `FRONTIER_POINTS` steps up to the dearest single
+    model's cost, and no budget."""
+    hi, _, _, cheapest = budget_range(table)
+    return [*budget_steps(max(cheapest * 0.5, hi / 1000), hi, FRONTIER_POINTS), None]
+
+
 def budget_range(table: pd.DataFrame) -> tuple[float, float, float, float]:
     """(max, step, default, cheapest) for the what-if budget slider, from the baselines' costs: up to the
     dearest single model, default half the best single model's cost."""

@@ -13,7 +13,6 @@ from dashboard import components as ui
 from dashboard import formatting as fmt
 
 log = logging.getLogger(__name__)
-FRONTIER_POINTS = 5
 
 
 def controls(ctx: ui.TraceContext, table) -> dict:
@@ -59,8 +58,7 @@ def rerun(ctx: ui.TraceContext, params: dict):
 def frontier(ctx: ui.TraceContext, table) -> tuple[pd.DataFrame, list[tuple[str, dict]]]:
     """The sls frontier: sls at a few budgets with the engine settings' weights. Points are replayed on the
     background worker (each remembered on its own) and drawn as they land."""
-    hi, _, _, cheapest = data.budget_range(table)
-    budgets = [*data.budget_steps(max(cheapest * 0.5, hi / 1000), hi, FRONTIER_POINTS), None]
+    budgets = data.frontier_budgets(table)
     gw = gateway.get_gateway()
     base = ui.run_params()
     metrics, jobs = [], []
