@@ -59,9 +59,10 @@ class BudgetLedger:
             return None
         return self.total_usd * min(1.0, self.jobs_seen / self.expected_jobs)
 
-    def per_job_allowance(self) -> float | None:
-        """What each remaining job may spend on average to land on budget."""
-        if self.total_usd is None:
+    def per_job_allowance(self, spent_usd: float | None = None) -> float | None:
+        """What each job still to come (this one included) may spend on average to land on budget, as of
+        `spent_usd` (default: what has been spent); None without a budget or a number of jobs."""
+        if self.total_usd is None or not self.expected_jobs:
             return None
-        left = max(1, (self.expected_jobs or 1) - self.jobs_seen)
-        return self.remaining_usd / left
+        spent = self.spent_usd if spent_usd is None else spent_usd
+        return max(0.0, self.total_usd - spent) / max(1, self.expected_jobs - self.jobs_seen)

@@ -30,7 +30,6 @@ class Pacer:
     lam_max: float = 50.0
     enabled: bool = True
     lam: float | None = None
-    jobs: int = 0               # jobs paced so far
     spent_usd: float = 0.0      # ledger spend when the last job was paced
 
     def __post_init__(self):
@@ -39,17 +38,10 @@ class Pacer:
         if self.lam is None:
             self.lam = self.base
 
-    def rate(self, ledger: BudgetLedger) -> float | None:
-        """What each job still to come may spend on average to land on budget (None without a budget)."""
-        if ledger.total_usd is None or not ledger.expected_jobs:
-            return None
-        return max(0.0, ledger.total_usd - self.spent_usd) / max(1, ledger.expected_jobs - self.jobs)
-
     def update(self, ledger: BudgetLedger) -> float:
-        """Move λ after a job; returns the new value."""
-        rate = self.rate(ledger)
+        """Move λ after a job (before the ledger counts it as seen); returns the new value."""
+        rate = ledger.per_job_allowance(self.spent_usd)   # the rate as of when this job started
         spent, self.spent_usd = ledger.spent_usd - self.spent_usd, ledger.spent_usd
-        self.jobs += 1
         if not self.enabled or rate is None:
             self.lam = self.base
         elif rate <= 0:

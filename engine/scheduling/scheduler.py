@@ -107,7 +107,7 @@ class Scheduler:
             return min(remaining, cheapest)
         # One call may cost at most `call_cap` times what a call may spend on average from here on: a model
         # the budget could never pay for regularly is not worth trying (exploring it would teach nothing usable).
-        rate = self.pacer.rate(ledger)
+        rate = ledger.per_job_allowance()
         if rate is not None and self.config.call_cap:
             surplus = min(surplus, max(cheapest, self.config.call_cap * rate / miss_rate))
         return surplus

@@ -73,7 +73,7 @@ def test_an_early_expensive_call_is_paid_back_without_wind_up():
     peak = _pace(pacer, ledger, 0.2)
     assert peak == pytest.approx(0.05 * math.e)     # one step is capped at a factor e
     for _ in range(60):
-        lam = _pace(pacer, ledger, 0.5 * pacer.rate(ledger))
+        lam = _pace(pacer, ledger, 0.5 * ledger.per_job_allowance())
     assert lam < 0.05
     assert ledger.spent_usd <= 1.0
 
