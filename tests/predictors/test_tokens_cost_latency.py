@@ -78,6 +78,15 @@ def test_unpriced_newcomer_starts_from_the_pooled_cost_of_the_others():
     assert newcomer == pytest.approx(1e-3, rel=0.5)            # the geometric middle, in log space
 
 
+def test_one_observed_call_outweighs_the_pool_for_an_unpriced_model():
+    cp = CostPredictor()
+    for _ in range(100):
+        cp.learn(_feats(), ModelSpec("cheap", "q"), 500, 50, 3e-4)
+    cp.learn(_feats(), ModelSpec("dear", "q"), 500, 50, 9e-3)       # 30x the pool, seen once
+    dear = cp.predict(_feats(), ModelSpec("dear", "q"), 500, 50)
+    assert dear == pytest.approx(9e-3, rel=0.3)                     # not shrunk back towards "cheap"
+
+
 def test_cost_grows_with_input_tokens_when_learned():
     cp = CostPredictor()
     rng = random.Random(3)
