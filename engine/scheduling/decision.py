@@ -33,7 +33,7 @@ class Row:
     cost_usd: float
     latency_s: float
     utility: float
-    sampled_p: float
+    sampled_utility: float     # the utility with p_success replaced by this job's Thompson draw
     affordable: bool
 
     def as_dict(self) -> dict:
@@ -98,7 +98,7 @@ def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency
     affordable = [r for r in rows if r.affordable]
     if not affordable:
         return Decision(None, tuple(rows), "nothing affordable within the remaining budget", cost_weight)
-    best = max(affordable, key=lambda r: (r.sampled_p, -r.cost_usd, r.model))
+    best = max(affordable, key=lambda r: (r.sampled_utility, -r.cost_usd, r.model))
     top_mean = max(affordable, key=lambda r: (r.utility, -r.cost_usd, r.model))
     cheapest = min(affordable, key=lambda r: (r.cost_usd, r.model))
     if best.model != top_mean.model:
