@@ -51,69 +51,62 @@ CLOSED_ANSWER_TASKS = {"multiple_choice", "text_classification"}
 POLICIES = ("best-single", "ftl-full-info", "thompson", "ucb1", "oracle")
 
 
+# Each policy takes one group's score matrix (jobs × models, NaN = ungraded) in arrival order and returns the
+# index of the model it picks for each job.
+
 def _ftl(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per job, the score of the full-information leader (ties broken at random)."""
+    """The full-information leader before each job (ties broken at random)."""
     n, m = scores.shape
     graded = ~np.isnan(scores)
     sums, counts = np.zeros(m), np.zeros(m)
-    got = np.empty(n)
+    picks = np.empty(n, dtype=int)
     for i in range(n):
         means = np.divide(sums, counts, out=np.zeros(m), where=counts > 0)
-        j = int(np.argmax(means + rng.random(m) * 1e-9))
-        got[i] = scores[i, j]
+        picks[i] = np.argmax(means + rng.random(m) * 1e-9)
         sums += np.where(graded[i], scores[i], 0.0)
         counts += graded[i]
-    return got
+    return picks
 
 
-def _thompson(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _thompson(scores: np.ndarray, rng: np.random.Generator, penalty: np.ndarray | float = 0.0) -> np.ndarray:
+    """The model with the best Beta(1 + successes, 1 + failures) draw minus `penalty` (a cost term)."""
     n, m = scores.shape
     wins, losses = np.ones(m), np.ones(m)
-    got = np.empty(n)
+    picks = np.empty(n, dtype=int)
     for i in range(n):
-        j = int(np.argmax(rng.beta(wins, losses)))
-        got[i] = s = scores[i, j]
+        picks[i] = j = np.argmax(rng.beta(wins, losses) - penalty)
+        s = scores[i, j]
         if s == s:                          # an ungraded outcome teaches nothing
             wins[j] += s
             losses[j] += 1.0 - s
-    return got
+    return picks
 
 
 def _ucb1(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each model once (catalog order), then the best mean + sqrt(2 ln t / n)."""
     n, m = scores.shape
     sums, counts = np.zeros(m), np.zeros(m)
-    got = np.empty(n)
+    picks = np.empty(n, dtype=int)
     for i in range(n):
         if i < m:
-            j = i                          # each model once, in catalog order
+            j = i
         else:
             seen = np.maximum(counts, 1e-9)
             j = int(np.argmax(sums / seen + np.sqrt(2.0 * math.log(i) / seen) + rng.random(m) * 1e-9))
-        got[i] = s = scores[i, j]
+        picks[i] = j
+        s = scores[i, j]
         if s == s:
             sums[j] += s
             counts[j] += 1.0
-    return got
+    return picks
+
+
+def _picked(matrix: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    return matrix[np.arange(len(picks)), picks]
 
 
 _ONLINE = {"ftl-full-info": _ftl, "thompson": _thompson, "ucb1": _ucb1}
 LAMBDAS = (0.0, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
-
-
-def _thompson_priced(scores: np.ndarray, costs: np.ndarray, penalty: np.ndarray,
-                     rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    n, m = scores.shape
-    wins, losses = np.ones(m), np.ones(m)
-    got = np.empty(n)
-    spent = 0.0
-    for i in range(n):
-        j = int(np.argmax(rng.beta(wins, losses) - penalty))
-        got[i] = s = scores[i, j]
-        spent += costs[i, j]
-        if s == s:
-            wins[j] += s
-            losses[j] += 1.0 - s
-    return got, spent
 
 
 def cost_aware_frontier(scores: np.ndarray, costs: np.ndarray, groups: np.ndarray, *,
@@ -132,9 +125,9 @@ def cost_aware_frontier(scores: np.ndarray, costs: np.ndarray, groups: np.ndarra
                 rows = order[groups[order] == group]
                 mean_cost = costs[rows].mean(axis=0)
                 penalty = lam * mean_cost / (np.median(mean_cost) or 1.0)
-                got, cost = _thompson_priced(scores[rows], costs[rows], penalty, rng)
-                picked.append(got)
-                spent += cost
+                picks = _thompson(scores[rows], rng, penalty=penalty)
+                picked.append(_picked(scores[rows], picks))
+                spent += float(_picked(costs[rows], picks).sum())
             accs.append(float(np.nanmean(np.concatenate(picked))))
             spends.append(spent)
         points.append({"lambda": lam, "accuracy": float(np.median(accs)), "cost_usd": float(np.median(spends))})
@@ -155,7 +148,7 @@ def headroom(scores: np.ndarray, groups: np.ndarray, *, orders: int = 200, seed:
         for group in np.unique(groups):
             rows = order[groups[order] == group]
             for name, policy in _ONLINE.items():
-                picked[name].append(policy(scores[rows], rng))
+                picked[name].append(_picked(scores[rows], policy(scores[rows], rng)))
         for name in _ONLINE:
             results[name].append(float(np.nanmean(np.concatenate(picked[name]))))
     out = {"jobs": n, "models": int(scores.shape[1]), "orders": orders,
