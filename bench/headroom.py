@@ -26,8 +26,9 @@ model C decides when they disagree; for every cost, the best such triple chosen 
 Where even that frontier stays below a single model at equal cost, no scheduler of this kind can lie
 above that model there.
 
-Accuracy is over graded picks (an ungraded outcome is neither scored nor learned from, as in a replay). For each policy: the median accuracy over orders, its 10th and 90th
-percentiles, and the share of orders that reach 95% of the best single model. A trace whose best single
+Accuracy is over graded picks (an ungraded outcome is neither scored nor learned from, as in a replay).
+For each policy: the median accuracy over orders, its 10th and 90th percentiles, and the share of orders
+that reach 95% of the best single model. A trace whose best single
 model stands clear of the others by less than the bandits can resolve in its number of jobs shows here:
 even ``ftl-full-info`` falls short of the best single model, and the bandits further still.
 """
@@ -105,6 +106,16 @@ def _picked(matrix: np.ndarray, picks: np.ndarray) -> np.ndarray:
     return matrix[np.arange(len(picks)), picks]
 
 
+def _orders(groups: np.ndarray, orders: int, rng: np.random.Generator):
+    """For each of `orders` job orders (the trace's own first, then random ones), the rows of each group
+    in that order."""
+    n = len(groups)
+    names = np.unique(groups)
+    for k in range(orders):
+        order = np.arange(n) if k == 0 else rng.permutation(n)
+        yield [order[groups[order] == name] for name in names]
+
+
 _ONLINE = {"ftl-full-info": _ftl, "thompson": _thompson, "ucb1": _ucb1}
 LAMBDAS = (0.0, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
 
@@ -114,15 +125,12 @@ def cost_aware_frontier(scores: np.ndarray, costs: np.ndarray, groups: np.ndarra
     """Median accuracy and spend of cost-aware Thompson sampling (known mean costs) at each λ."""
     scores, costs = np.asarray(scores, dtype=float), np.nan_to_num(np.asarray(costs, dtype=float))
     rng = np.random.default_rng(seed)
-    n = len(scores)
     points = []
     for lam in lambdas:
         accs, spends = [], []
-        for k in range(orders):
-            order = np.arange(n) if k == 0 else rng.permutation(n)
+        for per_group in _orders(groups, orders, rng):
             picked, spent = [], 0.0
-            for group in np.unique(groups):
-                rows = order[groups[order] == group]
+            for rows in per_group:
                 mean_cost = costs[rows].mean(axis=0)
                 penalty = lam * mean_cost / (np.median(mean_cost) or 1.0)
                 picks = _thompson(scores[rows], rng, penalty=penalty)
@@ -142,11 +150,9 @@ def headroom(scores: np.ndarray, groups: np.ndarray, *, orders: int = 200, seed:
     graded = (~np.isnan(scores)).sum(axis=0)
     best = float(np.max(np.nansum(scores, axis=0) / np.maximum(graded, 1), where=graded > 0, initial=0.0))
     results: dict[str, list[float]] = {name: [] for name in _ONLINE}
-    for k in range(orders):
-        order = np.arange(n) if k == 0 else rng.permutation(n)
+    for per_group in _orders(groups, orders, rng):
         picked = {name: [] for name in _ONLINE}
-        for group in np.unique(groups):
-            rows = order[groups[order] == group]
+        for rows in per_group:
             for name, policy in _ONLINE.items():
                 picked[name].append(_picked(scores[rows], policy(scores[rows], rng)))
         for name in _ONLINE:
@@ -163,17 +169,19 @@ def headroom(scores: np.ndarray, groups: np.ndarray, *, orders: int = 200, seed:
 
 
 def agreement_frontier(trace) -> list[dict]:
-    """Hindsight cost-accuracy frontier of "A and B answer, C decides when they disagree" over all triples."""
+    """Hindsight cost-accuracy frontier of "A and B answer, C decides when they disagree" over all triples.
+    Answers agree as the engine's second opinions compare them (`answer_key`)."""
+    from engine.scheduling.scheduler import answer_key
     scores = np.nan_to_num(trace.scores.astype(float), nan=0.0)
     costs = trace.costs.astype(float)
-    norm = np.vectorize(lambda a: " ".join(str(a).split()).casefold(), otypes=[object])(trace.outputs)
+    keys = np.vectorize(lambda a: answer_key(str(a)), otypes=[object])(trace.outputs)
     names = trace.model_names
     schemes = []
     for a in range(len(names)):
         for b in range(len(names)):
             if b == a:
                 continue
-            agree = norm[:, a] == norm[:, b]
+            agree = keys[:, a] == keys[:, b]
             for c in range(len(names)):
                 if c in (a, b):
                     continue

@@ -51,7 +51,8 @@ class SchedulerConfig:
         return cls(**{**known, **overrides})
 
 
-def _norm(answer: str) -> str:
+def answer_key(answer: str) -> str:
+    """What two answers of a closed-answer task must share to count as the same answer."""
     return " ".join(answer.split()).casefold()
 
 
@@ -146,7 +147,7 @@ class Scheduler:
             return None   # second opinions are a luxury a budget under pressure does without
         if len(attempts) == 1 and attempts[0].predicted_p < self.config.agree_below:
             return affordable[0].model
-        answers = {_norm(a.output) for a in attempts if a.verdict.ok is not False}
+        answers = {answer_key(a.output) for a in attempts if a.verdict.ok is not False}
         if len(attempts) == 2 and len(answers) > 1:
             return max(affordable, key=lambda r: (r.p_success, -r.cost_usd)).model
         return None
@@ -160,8 +161,8 @@ class Scheduler:
             return max(attempts, key=lambda a: (a.predicted_p, -a.cost_usd))
         votes: dict[str, int] = {}
         for a in accepted:
-            votes[_norm(a.output)] = votes.get(_norm(a.output), 0) + 1
-        return max(accepted, key=lambda a: (votes[_norm(a.output)], a.predicted_p, -a.cost_usd))
+            votes[answer_key(a.output)] = votes.get(answer_key(a.output), 0) + 1
+        return max(accepted, key=lambda a: (votes[answer_key(a.output)], a.predicted_p, -a.cost_usd))
 
     def feedback(self, fb: Feedback) -> list:
         """Apply one feedback event; returns drift events."""
