@@ -41,7 +41,7 @@ def build_pages() -> dict[str, list[st.Page]]:
 
 
 def main() -> None:
-    st.set_page_config(page_title="SmartLLMs Scheduler", page_icon=":material/hub:", layout="wide",
+    st.set_page_config(page_title="SmartLLMs Scheduler", page_icon="🧭", layout="wide",
                        initial_sidebar_state="expanded")
     page = st.navigation(build_pages())
     st.logo(str(ROOT / "dashboard" / "logo.svg"), size="large")

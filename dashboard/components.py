@@ -355,8 +355,8 @@ def metric(label: str, value: str, delta: str | None = None, *, help: str | None
               delta_arrow="off" if delta_color == "off" else "auto", **extra)
 
 
-def download_csv(df: pd.DataFrame, label: str, file_name: str, key: str) -> None:
-    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
+def download_csv(df: pd.DataFrame, label: str, file_name: str, key: str, settings: dict | None = None) -> None:
+    st.download_button(label, data.csv_bytes(df, settings), file_name=file_name, mime="text/csv",
                        key=key, icon=":material/download:")
 
 

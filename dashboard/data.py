@@ -7,12 +7,16 @@ Sorting is deterministic (by sequence number, then by name).
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 
 import numpy as np
 import pandas as pd
+
+from dashboard import formatting as fmt
 
 JOB_COLUMNS = ["seq", "job_id", "task", "dataset", "source", "model", "attempts", "score", "cost_usd",
                "latency_s", "engine_us", "predicted_p", "verified", "reason", "models_tried", "false_hit"]
@@ -657,3 +661,18 @@ def only_task(df: pd.DataFrame, task: str | None) -> pd.DataFrame:
         return df
     keep = df["task"].isna() | (df["task"].astype(str) == task) | (df["task"].astype(str) == "")
     return df[keep].reset_index(drop=True)
+
+
+# -- exports -------------------------------------------------------------------------------------------
+def csv_bytes(df: pd.DataFrame, settings: dict | None = None) -> bytes:
+    """`df` as CSV for a spreadsheet: every text cell a spreadsheet would run as a formula is neutralised
+    (`fmt.csv_cell`), and the scenario's `settings` ride along as `scenario_<name>` columns on every row (so
+    a CSV read later still says which settings produced it)."""
+    safe = df.copy()
+    for name, value in (settings or {}).items():
+        safe[f"scenario_{name}"] = json.dumps(value, default=str) if isinstance(value, dict | list) else value
+    for col in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[col]):
+            safe[col] = safe[col].map(fmt.csv_cell)
+    safe.columns = [fmt.csv_cell(str(c)) for c in safe.columns]
+    return safe.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")   # a CR in a cell stays in it

@@ -85,3 +85,36 @@ def number(value, digits: int = 3) -> str:
     if _bad(value):
         return "—"
     return f"{float(value):.{digits}f}"
+
+
+# -- text from traces and event logs: shown as text, never interpreted ----------------------------------
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:=\"'&")
+
+
+def md(text) -> str:
+    """Trace-derived text made inert for Streamlit markdown: every character markdown (links, images,
+    emphasis, `:material/…:` and `:red[…]` directives, LaTeX `$`) could act on is backslash-escaped, and
+    line breaks become spaces. `md("![x](http://h/a.png)")` renders literally, fetching nothing."""
+    s = " ".join(str(text).split())
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
+
+
+def code(text, limit: int = 120) -> str:
+    """Trace-derived text as an inline code span (nothing inside a code span is interpreted); backticks in
+    the text become ʹ so it cannot close the span, long text is cut with …."""
+    s = " ".join(str(text).split()).replace("`", "ʹ")
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return f"`{s}`" if s else "` `"
+
+
+# a spreadsheet reads a cell starting with one of these as a formula (CSV injection, OWASP)
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value safe to put in a CSV a spreadsheet opens: text starting with =, +, -, @, tab or CR is prefixed
+    with ' (shown, not evaluated); numbers (including negative ones) stay numbers."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_START):
+        return "'" + value
+    return value

@@ -12,6 +12,7 @@ Playground engine, the catalog — comes through here, so that
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -433,12 +434,14 @@ class Gateway:
         self.require("service")
         workspace = workspace_dir() / "playground-fake" if backend == "fake" else workspace_dir()
         group = "fake" if backend == "fake" else "real"
-        key = json.dumps([str(workspace), group, {k: settings.get(k) for k in ENGINE_SETTING_KEYS}],
-                         sort_keys=True, default=str)
+        key = json.dumps([str(workspace), group])     # one engine per workspace: settings are applied to it
+        wanted = {k: settings.get(k) for k in ENGINE_SETTING_KEYS if settings.get(k) is not None}
         with self._lock:
             eng = self._engines.get(key)
             if eng is None:
                 eng = self._engines[key] = PlaygroundEngine(self._build_engine(workspace, group, settings))
+                eng.settings = dict(wanted)
+            eng.apply(wanted)
         return eng
 
     def _build_engine(self, workspace: Path, group: str, settings: dict):
@@ -475,6 +478,32 @@ class PlaygroundEngine:
 
     def __init__(self, engine):
         self._engine = engine
+        self.settings: dict = {}
+
+    def apply(self, settings: dict) -> None:
+        """Apply changed engine settings (weights, attempts, feedback mode) to this engine in place: the
+        workspace keeps one engine, so nothing it learned is lost and no second engine opens the workspace.
+        Uses the engine's own `apply_settings` when it has one."""
+        changed = {k: v for k, v in settings.items() if self.settings.get(k) != v}
+        if not changed:
+            return
+        eng = self._engine
+        if hasattr(eng, "apply_settings"):
+            eng.apply_settings(**changed)
+        else:
+            lock = getattr(eng, "_lock", None) or contextlib.nullcontext()
+            with lock:
+                if hasattr(eng, "settings") and hasattr(eng.settings, "model_copy"):
+                    eng.settings = eng.settings.model_copy(update=changed)
+                sched = getattr(eng, "scheduler", None)
+                config = getattr(sched, "config", None)
+                if config is not None and dataclasses.is_dataclass(config):
+                    fields_ = {k: v for k, v in changed.items() if k in {f.name for f in dataclasses.fields(config)}}
+                    sched.config = dataclasses.replace(config, **fields_)
+                updates = getattr(sched, "updates", None)
+                if "feedback" in changed and updates is not None and hasattr(updates, "mode"):
+                    updates.mode = changed["feedback"]
+        self.settings.update(changed)
 
     @property
     def models(self) -> list[str]:

@@ -90,7 +90,7 @@ def trace_section(ctx) -> None:
 
 def summary_section(ctx) -> None:
     info = gateway.trace_summary(ctx.key)
-    st.markdown(f"**Current trace: {ctx.ref.label}** · `{ctx.ref.path}`")
+    st.markdown(f"**Current trace:** {fmt.md(ctx.ref.label)} · {fmt.code(ctx.ref.path, 200)}")
     if ctx.simulated:
         st.badge("Simulated sample data", icon=":material/science:", color="orange")
     c = st.columns(4)

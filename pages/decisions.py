@@ -38,13 +38,14 @@ def job_explorer(ctx: ui.TraceContext, run, filtered) -> None:
     outcome = decided[decided["seq"] == pick].iloc[0]
     if job is not None:
         with st.container(border=True):
-            st.markdown(f"**Job {job['query_id']}** · task `{job['task']}` · dataset `{job['dataset']}`")
+            st.markdown(f"**Job** {fmt.code(job['query_id'])} · task {fmt.code(job['task'])} · dataset "
+                        f"{fmt.code(job['dataset'])}")
             st.code(str(job["text"])[:2000], language=None, wrap_lines=True)
     chosen = head.get("chosen")
     reason = head.get("reason") or "—"
-    st.success(f"**Chose {chosen}** — {reason}", icon=":material/alt_route:")
+    st.success(f"**Chose** {fmt.code(chosen)} — {fmt.md(reason)}", icon=":material/alt_route:")
     final = outcome["model"]
-    st.caption(f"Answered by **{final}** after {int(outcome['attempts'])} call(s) · score "
+    st.caption(f"Answered by {fmt.code(final)} after {int(outcome['attempts'])} call(s) · score "
                f"{fmt.number(outcome['score'], 2)} · cost {fmt.usd(outcome['cost_usd'])} · predicted "
                f"{fmt.pct(outcome['predicted_p'])}" + (f" · λ = {head['lambda']}" if head.get("lambda") is not None
                                                        else ""))
@@ -74,14 +75,14 @@ def render() -> None:
     jobs = run.jobs
     tasks, datasets, models = filters(jobs)
     filtered = data.filter_jobs(jobs, tasks, datasets, models)
-    st.caption(f"{len(filtered):,} of {len(jobs):,} jobs · policy **{run.policy}**")
+    st.caption(f"{len(filtered):,} of {len(jobs):,} jobs · policy {fmt.code(run.policy)}")
     c1, c2 = st.columns([3, 1])
     with c1:
         ui.show_figure(charts.fig_traffic_share(data.traffic_share(filtered), ctx.colors), "decisions.share")
     with c2:
         ui.show_figure(charts.fig_route_counts(filtered, ctx.colors), "decisions.counts")
     if not run.insights:
-        ui.empty_state(f"The policy **{run.policy}** records no decision tables (only the `sls` scheduler explains "
+        ui.empty_state(f"The policy {fmt.code(run.policy)} records no decision tables (only the `sls` scheduler explains "
                        "its choices). Pick `sls` in Data & models → Engine settings.")
         return
     job_explorer(ctx, run, filtered)

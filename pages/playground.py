@@ -72,7 +72,7 @@ def cache_step(result: dict) -> None:
     if result.get("cached"):
         hit = result.get("cache_hit") or {}
         how = f" ({hit.get('kind')} match, similarity {hit['similarity']:.3f})" if hit.get("similarity") else ""
-        st.success(f"**Cache hit**{how} — answered from earlier work produced by **{result.get('model')}**; no "
+        st.success(f"**Cache hit**{how} — answered from earlier work produced by {fmt.code(result.get('model'))}; no "
                    "model is called.", icon=":material/cached:")
     else:
         st.info("**Cache miss** — no verified earlier answer matches, so the scheduler picks a model.",
@@ -88,9 +88,9 @@ def decision_step(result: dict, colors: dict) -> None:
         st.caption("No model was needed: the cache answered.")
         return
     if chosen is None:
-        st.warning(f"No model chosen — {decision.get('reason', '')}", icon=":material/block:")
+        st.warning(f"No model chosen — {fmt.md(decision.get('reason', ''))}", icon=":material/block:")
     else:
-        st.success(f"**{chosen}** — {decision.get('reason', '')}", icon=":material/alt_route:")
+        st.success(f"{fmt.code(chosen)} — {fmt.md(decision.get('reason', ''))}", icon=":material/alt_route:")
     ui.show_figure(charts.fig_decision(rows, colors, chosen=chosen, title="Every candidate for this job"),
                    "playground.fig")
     st.dataframe(rows[["model", "p_success", "cost_usd", "latency_s", "utility"]], hide_index=True,

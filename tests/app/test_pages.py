@@ -53,6 +53,8 @@ def test_every_page_explains_a_broken_trace_without_an_exception(monkeypatch, tm
     monkeypatch.setenv("SLS_WORKSPACE", str(tmp_path / "ws"))
     at = open_page(name)
     assert not at.exception, [e.value for e in at.exception]
+    crashed = [e.value for e in at.error if "Something went wrong" in str(e.value)]
+    assert not crashed, crashed           # the guard caught a crash: an explanation is not a crash
     if name != "playground":          # the playground runs the live engine, not the trace
         assert at.error or at.info, "a page without its trace must say why"
 
