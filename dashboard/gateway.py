@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, store
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,23 @@ class RunBundle:
         return cls(result.policy, dict(result.metrics), data.job_frame(result.frame()),
                    data.extras_frames(extras), data.has_insights(extras), elapsed_s)
 
+    def save(self, disk: store.DiskStore, key: str) -> None:
+        frames = {f"frame_{k}": v for k, v in self.frames.items() if isinstance(v, pd.DataFrame)}
+        extra = {k: v for k, v in self.frames.items() if not isinstance(v, pd.DataFrame)}
+        disk.put_frames(key, {"policy": self.policy, "metrics": self.metrics, "insights": self.insights,
+                              "elapsed_s": self.elapsed_s, "extra": extra}, {"jobs": self.jobs, **frames})
+
+    @classmethod
+    def load(cls, disk: store.DiskStore, key: str) -> RunBundle | None:
+        got = disk.get_frames(key)
+        if got is None:
+            return None
+        meta, frames = got
+        parts = {k[len("frame_"):]: v for k, v in frames.items() if k.startswith("frame_")}
+        parts.update(meta.get("extra") or {})
+        return cls(meta["policy"], dict(meta["metrics"]), data.job_frame(frames.get("jobs")), parts,
+                   bool(meta.get("insights")), float(meta.get("elapsed_s") or 0.0))
+
 
 # -- the gateway ---------------------------------------------------------------------------------------
 _FEATURES = {
@@ -168,6 +185,11 @@ class Gateway:
         self._idle = threading.Condition(self._lock)
         self._pending: dict[str, object] = {}      # result key -> Future
         self._failed: dict[str, str] = {}
+
+    @property
+    def disk(self) -> store.DiskStore:
+        """Results kept on disk across restarts (`<workspace>/dashboard-cache`)."""
+        return store.DiskStore(workspace_dir() / "dashboard-cache")
 
     # -- availability ------------------------------------------------------------------------------------
     def feature(self, name: str) -> str | None:
@@ -281,11 +303,23 @@ class Gateway:
         return json.dumps([trace_key, policy, params, catalog_json], sort_keys=True, default=str)
 
     def cached_result(self, key: str) -> RunBundle | None:
+        """The result in memory, else on disk (then kept in memory too), else None."""
         with self._lock:
             bundle = self._results.get(key)
             if bundle is not None:
                 self._results.move_to_end(key)
-            return bundle
+                return bundle
+        bundle = RunBundle.load(self.disk, store.entry_key(key))
+        if bundle is not None:
+            self._remember(key, bundle)
+        return bundle
+
+    def _remember(self, key: str, bundle: RunBundle) -> None:
+        with self._lock:
+            self._results[key] = bundle
+            self._results.move_to_end(key)
+            while len(self._results) > self.max_results:
+                self._results.popitem(last=False)
 
     def run_cached(self, trace_key: str, policy: str, params: dict, catalog_json: str | None = None,
                    progress=None, *, background: bool = False) -> RunBundle:
@@ -305,10 +339,9 @@ class Gateway:
                 return hit
             bundle = self.run(self.load_trace(trace_key.rsplit("|", 1)[0]), policy, params, catalog_json, progress,
                               background=background)
+            bundle.save(self.disk, store.entry_key(key))
+            self._remember(key, bundle)
             with self._lock:
-                self._results[key] = bundle
-                while len(self._results) > self.max_results:
-                    self._results.popitem(last=False)
                 self._result_locks.pop(key, None)
             return bundle
 
@@ -349,6 +382,8 @@ class Gateway:
         """"done", "failed: …", "running", "queued" or "absent" (call with the lock held)."""
         if key in self._results:
             return "done"
+        if key not in self._pending and key not in self._failed and self.cached_result(key) is not None:
+            return "done"        # kept on disk by an earlier server
         if key in self._failed:
             return f"failed: {self._failed[key]}"
         future = self._pending.get(key)
@@ -562,9 +597,15 @@ def cached_run(trace_key: str, policy: str, params_json: str, catalog_json: str 
 def baseline_metrics(trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict]:
     """Metrics of every baseline on the trace (cached per trace, parameters and catalog)."""
     gw = get_gateway()
+    disk_key = store.entry_key("baselines", trace_key, params_json, catalog_json)
+    kept = gw.disk.get_json(disk_key)
+    if isinstance(kept, list) and kept:
+        return kept
     trace = _trace_for(trace_key)
     params = json.loads(params_json)
-    return [gw.run(trace, name, params, catalog_json).metrics for name in gw.baseline_policies(trace)]
+    metrics = [gw.run(trace, name, params, catalog_json).metrics for name in gw.baseline_policies(trace)]
+    gw.disk.put_json(disk_key, metrics)
+    return metrics
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
