@@ -156,11 +156,14 @@ _POINT_STYLE = {
     "baseline": ("diamond", 12, "#6B7280", "bottom center"),
     "sls variant": ("x", 11, "#818CF8", "bottom center"),
     "oracle": ("star", 16, "#111827", "top center"),
+    "sls measured": ("circle-open", 9, "#818CF8", None),
     "sls frontier": ("circle", 8, PRIMARY, None),
     "current run": ("circle-open", 20, PRIMARY, "middle right"),
     "what-if": ("diamond-wide", 18, WHATIF, "top center"),
 }
-_GROUP_ORDER = ("baseline", "sls variant", "oracle", "sls frontier", "current run", "what-if")
+_GROUP_ORDER = ("baseline", "sls variant", "oracle", "sls measured", "sls frontier", "current run", "what-if")
+_GROUP_NAMES = {"sls measured": "sls at each budget (mean of seeds, bar = min–max)",
+                "sls frontier": "sls frontier (best at ≤ budget)"}
 _HIDDEN_POLICIES = ("best-single",)   # identical to one of the single models: drawn once, as that model
 
 
@@ -196,9 +199,16 @@ def fig_cost_accuracy(points: pd.DataFrame, colors: Mapping[str, str] | None = N
             continue
         symbol, size, color, textpos = _POINT_STYLE[group]
         marker_color = [POLICY_COLORS.get(label, color) for label in part["label"]] if group == "baseline" else color
+        error_y = None
+        if group == "sls measured" and {"accuracy_lo", "accuracy_hi"} <= set(part.columns):
+            error_y = {"type": "data", "symmetric": False, "color": color, "thickness": 1.2, "width": 4,
+                       "array": (part["accuracy_hi"].astype(float) - part["accuracy"]).clip(lower=0).fillna(0),
+                       "arrayminus": (part["accuracy"] - part["accuracy_lo"].astype(float)).clip(lower=0).fillna(0)}
+        if group == "sls frontier" and "budget_usd" in part:     # drawn in budget order: a staircase in money
+            part = part.assign(_b=part["budget_usd"].astype(float).fillna(math.inf)).sort_values("_b", kind="stable")
         fig.add_trace(go.Scatter(
-            x=part["cost_usd"], y=part["accuracy"], name=group,
-            mode="lines+markers" if group == "sls frontier" else "markers+text",
+            x=part["cost_usd"], y=part["accuracy"], name=_GROUP_NAMES.get(group, group), error_y=error_y,
+            mode="lines+markers" if group == "sls frontier" else ("markers" if textpos is None else "markers+text"),
             text=None if textpos is None else part["label"], textposition=textpos,
             textfont={"size": 11, "color": "#374151"}, hovertext=_hover(part), hoverinfo="text",
             marker={"symbol": symbol, "size": size, "color": marker_color,

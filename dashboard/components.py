@@ -183,10 +183,35 @@ def replay(ctx: TraceContext, policy: str, params: dict, label: str) -> gateway.
         bar.empty()
 
 
+KEY_DEFAULT_BUDGET = "settings.default_budget"     # trace key -> the budget chosen for it by default
+
+
+def default_budget(ctx: TraceContext) -> None:
+    """The default scenario is one a user would run: with a budget. When no budget is configured (no
+    `SLS_BUDGET`, none set in this session), the session's budget becomes the round number closest to half
+    of what the most accurate single model costs on this trace (once per trace; the user can change it or
+    turn it off in Data & models → Engine settings)."""
+    ss = st.session_state
+    if gateway.settings_defaults().get("budget_usd") is not None or ss.get("settings.budget_touched"):
+        return
+    chosen = dict(ss.get(KEY_DEFAULT_BUDGET) or {})
+    if ctx.key not in chosen:
+        table = metrics_table(baselines(ctx))
+        if table.empty:
+            return
+        chosen[ctx.key] = data.budget_options(table)[1]
+        ss[KEY_DEFAULT_BUDGET] = chosen
+    settings = engine_settings()
+    if settings.get("budget_usd") != chosen[ctx.key]:
+        settings["budget_usd"] = chosen[ctx.key]
+        ss[KEY_SETTINGS] = settings
+
+
 def current_run(ctx: TraceContext, *, quiet: bool = False) -> gateway.RunBundle | None:
     """The session's current run: the engine-settings policy replayed over the whole trace (remembered).
 
     None, with a friendly note unless `quiet`, when the policy is not available yet."""
+    default_budget(ctx)
     settings = engine_settings()
     policy = current_policy(settings)
     gw = gateway.get_gateway()
@@ -227,7 +252,7 @@ def slow_baselines(ctx: TraceContext) -> tuple[list[dict], list[tuple[str, dict]
     return done, jobs
 
 
-def background_status(ctx: TraceContext, jobs: list[tuple[str, dict]], what: str) -> None:
+def background_status(ctx: TraceContext, jobs: list[tuple[str, dict]], what: str, *, every: float = 3) -> None:
     """A small live note on replays queued in the background; reruns the page when one of them lands."""
     gw = gateway.get_gateway()
     if not jobs:
@@ -256,7 +281,18 @@ def background_status(ctx: TraceContext, jobs: list[tuple[str, dict]], what: str
         for text in failed:
             st.caption(f":material/error: {text}")
 
-    st.fragment(note, run_every=3)()
+    st.fragment(note, run_every=every)()
+
+
+def share_link(values: dict) -> None:
+    """Put the scenario in the address (`st.query_params`), so the URL reopens it; other parameters (such as
+    `source`) are kept."""
+    q = st.query_params
+    for name, value in values.items():
+        text = "none" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+        if q.get(name) != text:
+            q[name] = text
+    st.caption(":material/link: The address now holds this scenario: copy it to share it.")
 
 
 def metrics_table(metrics: list[dict]) -> pd.DataFrame:
@@ -288,7 +324,9 @@ def sidebar() -> None:
             st.badge("Simulated sample data", icon=":material/science:", color="orange")
         s = engine_settings()
         budget = s.get("budget_usd")
-        st.caption(f"Policy **{s.get('policy')}** · budget **{fmt.usd(budget) if budget else 'none'}** · "
+        picked = ref is not None and (ss.get(KEY_DEFAULT_BUDGET) or {}).get(gateway.trace_signature(ref.path)) == budget
+        st.caption(f"Policy **{s.get('policy')}** · budget **{fmt.usd(budget) if budget else 'none'}**"
+                   f"{' (default)' if budget and picked else ''} · "
                    f"feedback **{s.get('feedback')}**")
         missing = [name for name in ("replay", "sls", "service") if gateway.get_gateway().feature(name)]
         if missing:

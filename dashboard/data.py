@@ -441,7 +441,8 @@ def comparison(current: Mapping, table: pd.DataFrame) -> pd.DataFrame:
     time_s, calls = float(current.get("processing_time_s") or 0), float(current.get("llm_calls") or 0)
     df["accuracy_delta"] = acc - df["accuracy"]
     df["saving_usd"] = df["cost_usd"] - cost
-    df["saving_pct"] = np.where(df["cost_usd"] > 0, df["saving_usd"] / df["cost_usd"].where(df["cost_usd"] > 0), np.nan)
+    base_ok = (df["cost_usd"] > 0) & (df["cost_usd"] >= PCT_MIN_BASE * cost)     # no % of a near-zero base
+    df["saving_pct"] = np.where(base_ok, df["saving_usd"] / df["cost_usd"].where(base_ok), np.nan)
     df["time_saving_pct"] = np.where(df["processing_time_s"] > 0,
                                      (df["processing_time_s"] - time_s) / df["processing_time_s"].where(
                                          df["processing_time_s"] > 0), np.nan)
@@ -469,6 +470,62 @@ def headline(current: Mapping, table: pd.DataFrame) -> dict:
     return out
 
 
+PCT_MIN_BASE = 0.2   # no percentage of a base under a fifth of the run's own cost (it reads as −10,288%)
+
+
+def saving_pct(base_cost: float, saved: float, own_cost: float) -> float | None:
+    """`saved` as a share of `base_cost`, or None when the base is zero or tiny next to the run's own cost."""
+    if not base_cost or base_cost <= 0 or base_cost < PCT_MIN_BASE * max(own_cost, 0.0):
+        return None
+    return saved / base_cost
+
+
+def money_story(current: Mapping, table: pd.DataFrame, jobs: pd.DataFrame | None = None,
+                costs: np.ndarray | None = None, model_names: Sequence[str] = (),
+                no_pacing: Mapping | None = None) -> dict:
+    """What the scheduler saved, at what quality: against the most accurate single model (`top`) and the
+    cheapest single model at least as accurate as the scheduler (`match`; None when no model is), and the
+    saving against `top` split into cache, routing and pacing.
+
+    The split is exact: cache = what `top` would have charged for the jobs the cache answered (from the
+    trace's recorded costs); pacing = the same run with pacing off (`no_pacing`, the sls-no-pacing
+    ablation at the same budget) minus this run (None without a budget or before the ablation ran); routing
+    = the rest (choosing cheaper models per job). Amounts in USD; percentages of the comparison's cost."""
+    out: dict = {"accuracy": current.get("accuracy"), "cost_usd": current.get("cost_usd"),
+                 "budget_usd": current.get("budget_usd"), "queries": current.get("queries"), "top": None,
+                 "match": None, "split": None}
+    if table is None or table.empty or not current:
+        return out
+    acc, cost = float(current.get("accuracy") or 0.0), float(current.get("cost_usd") or 0.0)
+    singles = table[table["policy"].astype(str).str.startswith("single:")].dropna(subset=["accuracy", "cost_usd"])
+    if singles.empty:
+        return out
+
+    def against(row) -> dict:
+        base = float(row["cost_usd"])
+        saved = base - cost
+        return {"model": str(row["policy"]).split(":", 1)[1], "accuracy": float(row["accuracy"]),
+                "cost_usd": base, "saving_usd": saved, "saving_pct": saving_pct(base, saved, cost),
+                "accuracy_delta": acc - float(row["accuracy"])}
+
+    top_row = best_single(table)
+    out["top"] = against(top_row)
+    able = singles[singles["accuracy"] >= acc - 5e-4].sort_values(["cost_usd", "policy"], kind="stable")
+    out["match"] = against(able.iloc[0]) if len(able) else None
+    if jobs is not None and costs is not None and out["top"]["model"] in model_names and len(jobs):
+        m = list(model_names).index(out["top"]["model"])
+        cached = jobs.loc[jobs["source"] == CACHE_ROUTE, "seq"].to_numpy()
+        cached = cached[(cached >= 0) & (cached < costs.shape[0])]
+        cache = float(np.nansum(costs[cached, m])) if len(cached) else 0.0
+        pacing = None
+        if current.get("budget_usd") is not None and no_pacing and no_pacing.get("cost_usd") is not None:
+            pacing = float(no_pacing["cost_usd"]) - cost
+        routing = out["top"]["saving_usd"] - cache - (pacing or 0.0)
+        out["split"] = {"cache_usd": cache, "routing_usd": routing, "pacing_usd": pacing,
+                        "cache_hits": int(len(cached))}
+    return out
+
+
 def cost_accuracy_points(baselines: pd.DataFrame, frontier: pd.DataFrame | None = None,
                          current: Mapping | None = None, whatif: Mapping | None = None) -> pd.DataFrame:
     """Points of the cost–accuracy chart: each baseline, the sls frontier (one point per budget), the
@@ -493,6 +550,12 @@ def cost_accuracy_points(baselines: pd.DataFrame, frontier: pd.DataFrame | None 
         label = "sls (no budget)" if budget is None or (isinstance(budget, float) and math.isnan(budget)) \
             else f"sls @ budget {budget:.4g}"
         add(m, label, "sls frontier")
+        if m.get("measured_accuracy") is not None and m.get("seeds"):
+            rows[-1].update(from_budget_usd=m.get("from_budget_usd"))
+            rows.append({"label": label, "group": "sls measured", "cost_usd": m["measured_cost_usd"],
+                         "accuracy": m["measured_accuracy"], "budget_usd": budget,
+                         "accuracy_lo": m.get("accuracy_lo"), "accuracy_hi": m.get("accuracy_hi"),
+                         "seeds": m.get("seeds"), **{k: m.get(k) for k in POINT_COLUMNS[5:]}})
     if current:
         add(current, "current run", "current run")
     if whatif:
@@ -500,6 +563,42 @@ def cost_accuracy_points(baselines: pd.DataFrame, frontier: pd.DataFrame | None 
     df = frame_of(rows, POINT_COLUMNS)
     for col in POINT_COLUMNS[2:]:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    return df
+
+
+def frontier_frame(runs: Iterable[Mapping]) -> pd.DataFrame:
+    """The sls frontier from replays at several budgets and seeds (metrics dicts carrying `budget_usd` and
+    `seed`), one row per budget, lowest first (no budget last).
+
+    `measured_accuracy` / `measured_cost_usd` are the means over the seeds run so far at that budget, with
+    their range (`accuracy_lo`, `accuracy_hi`) and `seeds`; `accuracy` / `cost_usd` are the frontier: the
+    best measured mean at any budget <= this one (a budget is a ceiling, so a run that fit a lower budget fits
+    this one too — the same rule as `sls sweep`), with `from_budget_usd` naming the budget it comes from."""
+    cols = ["budget_usd", "seeds", "measured_accuracy", "measured_cost_usd", "accuracy_lo", "accuracy_hi",
+            "accuracy", "cost_usd", "from_budget_usd", "llm_calls", "processing_time_s", "cache_hit_rate"]
+    groups: dict = {}
+    for m in runs:
+        b = m.get("budget_usd")
+        groups.setdefault(math.inf if b is None else float(b), []).append(m)
+    rows, best = [], None
+    for b in sorted(groups):
+        ms = groups[b]
+        acc = [float(m["accuracy"]) for m in ms if m.get("accuracy") is not None]
+        if not acc:
+            continue
+        row = {"budget_usd": None if b == math.inf else b, "seeds": len(acc),
+               "measured_accuracy": float(np.mean(acc)),
+               "measured_cost_usd": float(np.mean([float(m.get("cost_usd") or 0.0) for m in ms])),
+               "accuracy_lo": min(acc), "accuracy_hi": max(acc)}
+        for key in ("llm_calls", "processing_time_s", "cache_hit_rate"):
+            vals = [float(m[key]) for m in ms if isinstance(m.get(key), int | float)]
+            row[key] = float(np.mean(vals)) if vals else np.nan
+        if best is None or row["measured_accuracy"] > best["measured_accuracy"]:
+            best = row
+        row.update(accuracy=best["measured_accuracy"], cost_usd=best["measured_cost_usd"],
+                   from_budget_usd=best["budget_usd"])
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=cols)
     return df
 
 

@@ -181,6 +181,7 @@ class Gateway:
         self._result_locks: dict[str, threading.Lock] = {}
         self.max_results = 48
         self._executor = None          # one background worker, started on first use
+        self._urgent = None            # one worker for what a user waits for (runs as foreground work)
         self._foreground = 0           # replays a page is waiting for right now; background work yields to them
         self._idle = threading.Condition(self._lock)
         self._pending: dict[str, object] = {}      # result key -> Future
@@ -346,24 +347,37 @@ class Gateway:
             return bundle
 
     # -- background work ---------------------------------------------------------------------------------
-    def submit(self, trace_key: str, policy: str, params: dict, catalog_json: str | None = None) -> str:
-        """Queue a replay on the background worker (one at a time, so it never starves the foreground)
-        and return its status: "done", "running", "queued" or "failed: <why>"."""
+    def submit(self, trace_key: str, policy: str, params: dict, catalog_json: str | None = None, *,
+               urgent: bool = False) -> str:
+        """Queue a replay and return its status: "done", "running", "queued" or "failed: <why>".
+
+        Ordinary work goes to the background worker (one at a time, yielding to the foreground); `urgent`
+        work (what the user just asked for) runs on its own worker as foreground work, so it overtakes the
+        queue and the background pauses for it. A queued ordinary replay asked for urgently is moved over."""
         key = self.result_key(trace_key, policy, params, catalog_json)
         with self._lock:
             state = self._status_locked(key)
+            if state == "queued" and urgent and self._pending[key].cancel():
+                self._pending.pop(key, None)
+                state = "absent"
             if state != "absent":
                 return state
-            if self._executor is None:
-                from concurrent.futures import ThreadPoolExecutor
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-bg")
-            self._pending[key] = self._executor.submit(self._background_run, key, trace_key, policy, params,
-                                                       catalog_json)
+            from concurrent.futures import ThreadPoolExecutor
+            if urgent:
+                if self._urgent is None:
+                    self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-fg")
+                pool = self._urgent
+            else:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-bg")
+                pool = self._executor
+            self._pending[key] = pool.submit(self._background_run, key, trace_key, policy, params, catalog_json,
+                                             not urgent)
             return self._status_locked(key)
 
-    def _background_run(self, key, trace_key, policy, params, catalog_json) -> None:
+    def _background_run(self, key, trace_key, policy, params, catalog_json, background: bool = True) -> None:
         try:
-            self.run_cached(trace_key, policy, params, catalog_json, background=True)
+            self.run_cached(trace_key, policy, params, catalog_json, background=background)
         except Exception as exc:   # remembered and shown by the page; never raised into a thread's void
             log.warning("background replay %s failed: %s", policy, exc)
             with self._lock:

@@ -195,6 +195,7 @@ def on_save_settings() -> None:
         "cache": bool(ss["data.cache"]), "exhausted": ss["data.exhausted"], "seed": int(ss["data.seed"]),
         "max_attempts": int(ss["data.max_attempts"])}
     ss["data.settings_saved"] = True
+    ss["settings.budget_touched"] = True       # the user's budget (or none) wins over the default scenario
 
 
 def settings_section(ctx) -> None:

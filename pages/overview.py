@@ -4,25 +4,50 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, gateway
 from dashboard import components as ui
 from dashboard import formatting as fmt
 
 
-def headline_sentence(policy: str, h: dict) -> str:
-    if not h.get("best_single"):
-        return (f"**{policy}** reached **{fmt.pct(h['accuracy'])}** accuracy for **{fmt.usd(h['cost_usd'])}** "
-                f"with {fmt.count(h['llm_calls'])} LLM calls.")
-    cheaper = h["saving_usd"] >= 0
-    money = (f"**{fmt.pct(abs(h['saving_pct']), digits=0)} {'less' if cheaper else 'more'}** "
-             f"({fmt.usd(abs(h['saving_usd']))} {'saved' if cheaper else 'extra'})")
-    gap = h["accuracy_delta"]
-    level = "level with" if abs(gap) < 0.0005 else \
-        f"{fmt.pp(abs(gap)).lstrip('+')} {'above' if gap > 0 else 'below'}"
-    return (f"**{policy}** reached **{fmt.pct(h['accuracy'])}** accuracy for **{fmt.usd(h['cost_usd'])}**: "
-            f"{level} the best single model (**{h['best_single']}**, {fmt.pct(h['best_accuracy'])} for "
-            f"{fmt.usd(h['best_cost_usd'])}), at {money}, with {fmt.count(h['llm_calls'])} LLM calls instead of "
-            f"{fmt.count(h['best_llm_calls'])}.")
+def money_sentence(policy: str, story: dict) -> tuple[str, str | None]:
+    """(the first line: what was saved against the most accurate model, at what quality; the second: against
+    the cheapest model as accurate, and where the saving comes from)."""
+    top, match, split = story.get("top"), story.get("match"), story.get("split")
+    budget = story.get("budget_usd")
+    scenario = f"With a budget of **{fmt.usd(budget)}**" if budget else "Without a budget"
+    if not top:
+        return (f"{scenario}, **{fmt.code(policy)}** reached **{fmt.pct(story.get('accuracy'))}** accuracy for "
+                f"**{fmt.usd(story.get('cost_usd'))}**.", None)
+
+    def saved(c: dict) -> str:
+        amount, share = c["saving_usd"], c["saving_pct"]
+        if amount >= 0:
+            return f"**saved {fmt.usd(amount)}**" + (f" (**{fmt.pct(share, digits=0)}**)" if share is not None else "")
+        return f"**spent {fmt.usd(-amount)} more**" + (f" ({fmt.pct(-share, digits=0)})" if share is not None else "")
+
+    def quality(c: dict) -> str:
+        gap = c["accuracy_delta"]
+        if abs(gap) < 5e-4:
+            return "at the same accuracy"
+        return f"at **{fmt.pp(gap)}** accuracy ({fmt.pct(story['accuracy'])} vs {fmt.pct(c['accuracy'])})"
+
+    first = (f"{scenario}, the scheduler {saved(top)} against always calling the most accurate model "
+             f"{fmt.code(top['model'])} ({fmt.usd(top['cost_usd'])} for {fmt.count(story.get('queries'))} jobs), "
+             f"{quality(top)}.")
+    parts = []
+    if match and match["model"] != top["model"]:
+        parts.append(f"Against {fmt.code(match['model'])}, the cheapest model as accurate as the scheduler: "
+                     f"{saved(match)}, {quality(match)}.")
+    elif not match:
+        parts.append("No single model is as accurate as the scheduler here.")
+    if split:
+        pacing = split["pacing_usd"]
+        pieces = [f"cache **{fmt.usd(split['cache_usd'], signed=True)}** ({fmt.count(split['cache_hits'])} hits)",
+                  f"routing **{fmt.usd(split['routing_usd'], signed=True)}**",
+                  "pacing " + (f"**{fmt.usd(pacing, signed=True)}**" if pacing is not None else
+                               ("— (no budget)" if not budget else "… (being replayed)"))]
+        parts.append(f"Saving against {fmt.code(top['model'])} by source: " + " · ".join(pieces) + ".")
+    return first, " ".join(parts) or None
 
 
 def kpis(h: dict, run_metrics: dict, series) -> None:
@@ -69,6 +94,7 @@ def render() -> None:
     ui.page_header("Overview", "The scheduler on this trace against the best single model and every baseline.")
     ctx = ui.require_context()
     ui.simulated_notice(ctx, first_open=True)
+    gw = gateway.get_gateway()
     raw = ui.baselines(ctx)
     run = ui.current_run(ctx)
     slow, slow_jobs = ui.slow_baselines(ctx)      # queued after the current run, so they never slow it down
@@ -81,14 +107,25 @@ def render() -> None:
     current = run.metrics if run is not None else None
     if current:
         h = data.headline(current, table)
-        st.markdown(headline_sentence(policy, h))
+        no_pacing = None
+        if current.get("budget_usd") is not None and policy == "sls" and not gw.policy_missing("sls-no-pacing"):
+            np_params = ui.run_params()
+            slow_jobs = [*slow_jobs, ("sls-no-pacing", np_params)]
+            if gw.submit(ctx.key, "sls-no-pacing", np_params, ctx.catalog_json) == "done":
+                no_pacing = gateway.cached_run(ctx.key, "sls-no-pacing", gateway.params_key(np_params),
+                                               ctx.catalog_json).metrics
+        story = data.money_story(current, table, run.jobs, ctx.trace.costs, ctx.models, no_pacing)
+        first, second = money_sentence(policy, story)
+        st.markdown("### " + first)
+        if second:
+            st.markdown(second)
         series = data.run_series(run.jobs, current.get("budget_usd"), ctx.trace.n_queries)
         kpis(h, current, series)
         st.caption(f"Feedback mode **{current.get('feedback', 'n/a')}** · scoring **{current.get('scoring', 'n/a')}**"
                    f" · {ctx.trace.n_queries:,} jobs · time "
                    f"{'modelled from the catalog latency model' if current.get('latency_modelled') else 'recorded'}"
                    f" · baselines run without a budget.")
-    ui.background_status(ctx, slow_jobs, "the published baselines (OptLLM, cascade)")
+    ui.background_status(ctx, slow_jobs, "the published baselines (OptLLM, cascade) and the pacing ablation")
     points = data.cost_accuracy_points(table, current=current)
     left, right = st.columns([3, 2])
     with left:

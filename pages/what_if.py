@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import pandas as pd
@@ -15,26 +16,54 @@ from dashboard import formatting as fmt
 log = logging.getLogger(__name__)
 
 
+def from_url(options: list[float], default: float) -> None:
+    """A shared scenario (`?budget=2.5&cost_weight=0.2&latency_weight=0&cache=1`) seeds the controls once."""
+    ss, q = st.session_state, st.query_params
+    if ss.get("whatif.from_url"):
+        return
+    ss["whatif.from_url"] = True
+    try:
+        if "budget" in q:
+            if q["budget"] in ("none", "None", ""):
+                ss["whatif.unlimited"] = True
+            else:
+                want = float(q["budget"])
+                ss["whatif.budget"] = min(options, key=lambda o: abs(o - want)) if options else default
+        for name in ("cost_weight", "latency_weight"):
+            if name in q:
+                ss[f"whatif.{name}"] = min(1.0, max(0.0, float(q[name])))
+        if "cache" in q:
+            ss["whatif.cache"] = q["cache"] not in ("0", "false", "off")
+    except ValueError:
+        st.caption(":material/warning: The scenario in the address could not be read; showing the defaults.")
+
+
 def controls(ctx: ui.TraceContext, table) -> dict:
     settings = ui.engine_settings()
     options, default = data.budget_options(table)
     st.session_state["whatif.budget_options"] = options
+    from_url(options, default)
     with st.container(border=True):
         st.markdown("**Scenario**")
-        budget = st.select_slider("Budget for the whole trace (USD)", options=options, value=default,
+        ss = st.session_state
+        budget = st.select_slider("Budget for the whole trace (USD)", options=options,
+                                  **({} if "whatif.budget" in ss else {"value": default}),
                                   format_func=fmt.usd, key="whatif.budget",
                                   disabled=bool(st.session_state.get("whatif.unlimited")),
                                   help="Total spend allowed for the replay (round numbers on a log scale, up to "
                                        "what the dearest model costs alone); the scheduler paces itself to it.")
         unlimited = st.toggle("No budget", key="whatif.unlimited", help="Let the scheduler spend what it wants.")
-        cost_w = st.slider("Cost weight λ", 0.0, 1.0, float(min(1.0, settings.get("cost_weight", 0.15))), 0.01,
+        cost_w = st.slider("Cost weight λ", 0.0, 1.0, None if "whatif.cost_weight" in ss else
+                           float(min(1.0, settings.get("cost_weight", 0.15))), 0.01,
                            key="whatif.cost_weight", help="Success probability one median-priced call is worth (its "
                                                           "starting value when there is a budget: then it is paced).")
-        lat_w = st.slider("Latency weight μ", 0.0, 1.0, float(min(1.0, settings.get("latency_weight", 0.0))), 0.01,
+        lat_w = st.slider("Latency weight μ", 0.0, 1.0, None if "whatif.latency_weight" in ss else
+                          float(min(1.0, settings.get("latency_weight", 0.0))), 0.01,
                           key="whatif.latency_weight")
         models = st.multiselect("Models to include", ctx.models, default=ctx.models, key="whatif.models",
                                 help="The scheduler only chooses among these.")
-        cache = st.toggle("Cache on", value=bool(settings.get("cache", True)), key="whatif.cache")
+        cache = st.toggle("Cache on", **({} if "whatif.cache" in ss else {"value": bool(settings.get("cache", True))}),
+                          key="whatif.cache")
     pp = {"cost_weight": round(cost_w, 4), "latency_weight": round(lat_w, 4), "cache": bool(cache),
           "max_attempts": int(settings.get("max_attempts", 3))}
     if set(models) != set(ctx.models):
@@ -43,32 +72,62 @@ def controls(ctx: ui.TraceContext, table) -> dict:
             "policy_params": pp}
 
 
-def rerun(ctx: ui.TraceContext, params: dict):
-    """The what-if replay (remembered per parameters); returns (bundle, seconds, whether it ran now)."""
-    fresh = gateway.cached_run(ctx.key, "sls", gateway.params_key(params), ctx.catalog_json) is None
-    t0 = time.perf_counter()
-    bundle = ui.replay(ctx, "sls", params, f"Re-running the scheduler on {ctx.trace.n_queries:,} jobs")
-    elapsed = time.perf_counter() - t0
-    if fresh:
-        log.info("what-if re-run took %.3f s (%s)", elapsed, gateway.params_key(params))
-        st.session_state.setdefault("whatif.timings", []).append(round(elapsed, 3))
-    return bundle, elapsed, fresh
+def rerun(ctx: ui.TraceContext, params: dict, options: list[float]):
+    """The what-if replay for `params`: (bundle, provisional) where provisional is None when the exact replay
+    is done. Otherwise the exact replay runs ahead of the queue and, meanwhile, the page shows the best run
+    already computed at a budget within this one (a budget is a ceiling: what fit there fits here), labelled
+    as such; the page reruns by itself when the exact one lands."""
+    gw = gateway.get_gateway()
+    key = gateway.params_key(params)
+    bundle = gateway.cached_run(ctx.key, "sls", key, ctx.catalog_json)
+    if bundle is not None:
+        return bundle, None
+    budget = params["budget_usd"]
+    gw.submit(ctx.key, "sls", params, ctx.catalog_json, urgent=True)
+    best = None
+    for b in [o for o in options if budget is None or o <= budget]:
+        other = gateway.cached_run(ctx.key, "sls", gateway.params_key({**params, "budget_usd": b}), ctx.catalog_json)
+        if other is not None and (best is None or other.metrics.get("accuracy", 0) > best[1].metrics.get("accuracy", 0)):
+            best = (b, other)
+    if best is None:     # nothing to show yet: wait for the exact replay (the first one on a fresh server)
+        bundle = ui.replay(ctx, "sls", params, f"Re-running the scheduler on {ctx.trace.n_queries:,} jobs")
+        return bundle, None
+    return best[1], best[0]
 
 
-def frontier(ctx: ui.TraceContext, table) -> tuple[pd.DataFrame, list[tuple[str, dict]]]:
-    """The sls frontier: sls at a few budgets with the engine settings' weights. Points are replayed on the
-    background worker (each remembered on its own) and drawn as they land."""
+def precompute(ctx: ui.TraceContext, params: dict, options: list[float]) -> list[tuple[str, dict]]:
+    """Queue every budget of the slider (nearest to the current one first) with the current weights on the
+    background worker, so the next slider step finds its replay done."""
+    gw = gateway.get_gateway()
+    here = params["budget_usd"] or options[-1]
+    jobs = []
+    for b in sorted(options, key=lambda o: (abs(math.log(o / here)) if here > 0 and o > 0 else o, o)):
+        p = {**params, "budget_usd": b}
+        gw.submit(ctx.key, "sls", p, ctx.catalog_json)
+        jobs.append(("sls", p))
+    return jobs
+
+
+FRONTIER_SEEDS = (0, 1, 2)
+
+
+def frontier(ctx: ui.TraceContext, table) -> tuple[pd.DataFrame, list[tuple[str, dict]], pd.DataFrame]:
+    """The sls frontier: sls at a few budgets and three seeds with the engine settings' weights, replayed on
+    the background worker (each remembered on its own) and drawn as they land: the mean of the seeds with
+    their range, and the frontier (the best at any budget within each one)."""
     budgets = data.frontier_budgets(table)
     gw = gateway.get_gateway()
     base = ui.run_params()
-    metrics, jobs = [], []
-    for budget in budgets:
-        params = {**base, "budget_usd": budget}
-        jobs.append(("sls", params))
-        if gw.submit(ctx.key, "sls", params, ctx.catalog_json) == "done":
-            bundle = gateway.cached_run(ctx.key, "sls", gateway.params_key(params), ctx.catalog_json)
-            metrics.append({**bundle.metrics, "budget_usd": budget})
-    return data.metrics_table(metrics), jobs
+    runs, jobs = [], []
+    for seed in FRONTIER_SEEDS:          # every budget's first seed first: the curve appears early
+        for budget in budgets:
+            params = {**base, "budget_usd": budget, "seed": seed}
+            jobs.append(("sls", params))
+            if gw.submit(ctx.key, "sls", params, ctx.catalog_json) == "done":
+                bundle = gateway.cached_run(ctx.key, "sls", gateway.params_key(params), ctx.catalog_json)
+                runs.append({**bundle.metrics, "budget_usd": budget, "seed": seed})
+    front = data.frontier_frame(runs)
+    return front, jobs, front
 
 
 def beside(current: dict | None, whatif: dict) -> None:
@@ -119,7 +178,10 @@ def render() -> None:
         if "models" in params["policy_params"] and not params["policy_params"]["models"]:
             ui.empty_state("Pick at least one model.")
             return
-        bundle, elapsed, fresh = rerun(ctx, params)
+        options = st.session_state.get("whatif.budget_options") or []
+        t0 = time.perf_counter()
+        bundle, provisional = rerun(ctx, params, options)
+        elapsed = time.perf_counter() - t0
         whatif = bundle.metrics
         policy, current_params = ui.current_policy(), ui.run_params()
         current_job = [] if gw.policy_missing(policy) else [(policy, current_params)]
@@ -129,22 +191,41 @@ def render() -> None:
             if current_job else None
         current = current_bundle.metrics if current_bundle else None
         budget = params["budget_usd"]
-        st.markdown(f"**With {'no budget' if budget is None else fmt.usd(budget)}** the scheduler reaches "
-                    f"**{fmt.pct(whatif.get('accuracy'))}** accuracy for **{fmt.usd(whatif.get('cost_usd'))}**.")
-        st.caption((f"Re-ran {ctx.trace.n_queries:,} jobs in {fmt.ms(elapsed)}" if fresh else
-                    "Result remembered from an earlier run with these settings") +
-                   f" · feedback {whatif.get('feedback')} · baselines without a budget")
+        if provisional is None:
+            st.markdown(f"**With {'no budget' if budget is None else fmt.usd(budget)}** the scheduler reaches "
+                        f"**{fmt.pct(whatif.get('accuracy'))}** accuracy for **{fmt.usd(whatif.get('cost_usd'))}**.")
+            st.caption(f"Replay of {ctx.trace.n_queries:,} jobs with these settings (seed {params.get('seed', 0)})"
+                       f" · shown in {fmt.ms(elapsed)} · feedback {whatif.get('feedback')} · baselines without a "
+                       "budget")
+        else:
+            st.markdown(f"**With {fmt.usd(budget)}** the scheduler reaches **at least "
+                        f"{fmt.pct(whatif.get('accuracy'))}** accuracy (for {fmt.usd(whatif.get('cost_usd'))}): "
+                        f"that is what it did with {fmt.usd(provisional)}, which fits within {fmt.usd(budget)}.")
+            ui.background_status(ctx, [("sls", params)], f"the exact replay at {fmt.usd(budget)}", every=1)
+        ui.share_link({"budget": budget, "cost_weight": params["policy_params"]["cost_weight"],
+                       "latency_weight": params["policy_params"]["latency_weight"],
+                       "cache": int(params["policy_params"]["cache"])})
         beside(current, whatif)
         slow, slow_jobs = ui.slow_baselines(ctx)
-        front, front_jobs = frontier(ctx, table)
+        front, front_jobs, front_table = frontier(ctx, table)
+        ahead = precompute(ctx, params, options) if budget is not None else []
         ui.background_status(ctx, current_job + front_jobs + slow_jobs,
-                             "the current run, the sls frontier and the published baselines")
+                             "the current run, the sls frontier (3 seeds per budget) and the published baselines")
         everything = ui.metrics_table(quick + slow)
         points = data.cost_accuracy_points(everything, front, current, whatif)
         ui.show_figure(charts.fig_cost_accuracy(points, ctx.colors, title="Cost vs accuracy: sls frontier, every "
                                                                           "single model and the baselines"),
                        "whatif.chart")
-        ui.download_csv(points, "Download these results (CSV)", "what_if_results.csv", "whatif.download")
+        if not front_table.empty:
+            st.caption("Frontier: the best accuracy reached at any budget up to each one (a budget is a ceiling, so "
+                       "what fit a lower budget fits a higher one; same rule as `sls sweep`). Open circles: each "
+                       "budget's own replays, mean of the seeds run so far with their min–max.")
+        done_ahead = sum(gw.status(ctx.key, p, pr, ctx.catalog_json) == "done" for p, pr in ahead)
+        if ahead:
+            st.caption(f"{done_ahead} of {len(ahead)} slider budgets replayed ahead with these weights.")
+        ui.download_csv(points, "Download these results (CSV)", "what_if_results.csv", "whatif.download",
+                        settings={**params, "shown": "provisional (lower budget)" if provisional else "exact",
+                                  "shown_budget_usd": provisional if provisional else budget})
     c1, c2 = st.columns(2)
     series = data.run_series(bundle.jobs, budget, ctx.trace.n_queries)
     with c1:

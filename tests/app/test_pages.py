@@ -72,7 +72,12 @@ def test_overview_headline_against_the_best_single_model(app_env):
     no_errors(at)
     labels = [m.label for m in at.metric]
     assert labels[:6] == ["Accuracy", "Cost", "Processing time", "LLM calls", "Cache hit rate", "Spend vs budget"]
-    assert "best single model (**tiny-large**" in texts(at)
+    first = at.markdown[0].value if at.markdown else ""
+    assert first.startswith("### With a budget of **$"), first          # the default scenario has a budget
+    assert "against always calling the most accurate model `tiny-large`" in first
+    assert "saved" in first or "more" in first
+    assert "accuracy" in first
+    assert "by source: cache" in texts(at)
     assert len(at.get("plotly_chart")) >= 3
 
 

@@ -143,10 +143,11 @@ def test_cost_accuracy_has_every_group_and_a_sorted_frontier():
     names = [t.name for t in fig.data]
     # one legend entry per single model (sorted, in its colour), then the groups; best-single is not drawn
     # twice (it is one of the single models)
-    assert names == ["big", "small", "twin", "baseline", "oracle", "sls frontier", "current run", "what-if"]
+    assert names == ["big", "small", "twin", "baseline", "oracle", "sls frontier (best at ≤ budget)", "current run",
+                     "what-if"]
     assert fig.data[0].marker.color == charts.model_colors(["big", "small", "twin"])["big"]
     assert fig.data[names.index("baseline")].text.tolist() == ["random"]
-    front = fig.data[names.index("sls frontier")]
+    front = fig.data[names.index("sls frontier (best at ≤ budget)")]
     assert list(front.x) == [0.1, 0.9] and front.mode == "lines+markers"
     assert fig.layout.xaxis.type == "linear" and fig.layout.yaxis.tickformat == ".0%"
     assert fig.layout.xaxis.title.text.startswith("total cost")
@@ -231,3 +232,19 @@ def test_cache_figures_have_one_line_per_task(frames):
     entries = charts.fig_entries_by_model(f["entries"], COLORS)
     assert [t.name for t in entries.data] == ["entries", "hits served"]
     assert list(entries.data[0].x) == sorted(f["entries"]["model"].unique())
+
+
+def test_frontier_never_shows_less_accuracy_for_more_budget_and_draws_the_seed_spread():
+    runs = [{"budget_usd": b, "seed": s, "accuracy": a, "cost_usd": c}
+            for b, s, a, c in [(0.1, 0, 0.60, 0.1), (0.1, 1, 0.64, 0.1), (1.0, 0, 0.72, 0.6), (1.0, 1, 0.70, 0.6),
+                               (2.0, 0, 0.69, 0.5), (2.0, 1, 0.71, 0.55), (None, 0, 0.74, 0.9)]]
+    front = data.frontier_frame(runs)
+    assert front["budget_usd"].tolist()[:3] == [0.1, 1.0, 2.0] and pd.isna(front["budget_usd"].iloc[3])
+    assert front["accuracy"].is_monotonic_increasing
+    at2 = front.iloc[2]
+    assert at2["measured_accuracy"] == pytest.approx(0.70) and at2["accuracy"] == pytest.approx(0.71)
+    assert at2["from_budget_usd"] == 1.0 and at2["cost_usd"] == pytest.approx(0.6)
+    assert (front.iloc[0]["accuracy_lo"], front.iloc[0]["accuracy_hi"]) == (0.60, 0.64)
+    fig = charts.fig_cost_accuracy(data.cost_accuracy_points(None, front), COLORS)
+    measured = next(t for t in fig.data if t.name.startswith("sls at each budget"))
+    assert measured.error_y.array is not None and max(measured.error_y.array) > 0

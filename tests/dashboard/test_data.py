@@ -327,3 +327,26 @@ def test_formatting_helpers():
     assert fmt.ms(0.42) == "420 ms" and fmt.ms(2.5) == "2.50 s" and fmt.ms(120) == "2.0 min"
     assert fmt.us(38) == "38 µs" and fmt.us(1500) == "1.50 ms"
     assert fmt.count(12345.4) == "12,345" and fmt.count(None) == "—"
+
+
+def test_money_story_splits_the_saving_exactly_and_never_shows_a_percentage_of_a_tiny_base():
+    import numpy as np
+    table = data.metrics_table([
+        {"policy": "single:big", "accuracy": 0.80, "cost_usd": 10.0},
+        {"policy": "single:mid", "accuracy": 0.75, "cost_usd": 2.0},
+        {"policy": "single:tiny", "accuracy": 0.40, "cost_usd": 0.001}])
+    jobs = data.records_frame([{"seq": i, "job_id": f"q{i}", "task": "t", "dataset": "d",
+                                "source": "cache" if i < 2 else "model", "model": "mid", "cost_usd": 0.1}
+                               for i in range(4)])
+    costs = np.array([[2.5, 0.5, 0.0], [2.5, 0.5, 0.0], [2.5, 0.5, 0.0], [2.5, 0.5, 0.0]])
+    current = {"accuracy": 0.76, "cost_usd": 1.0, "budget_usd": 1.5, "queries": 4}
+    story = data.money_story(current, table, jobs, costs, ["big", "mid", "tiny"], {"cost_usd": 1.4})
+    top, match, split = story["top"], story["match"], story["split"]
+    assert top["model"] == "big" and top["saving_usd"] == pytest.approx(9.0) and top["saving_pct"] == pytest.approx(0.9)
+    assert match["model"] == "big"               # mid (0.75) is below the scheduler's 0.76: not as accurate
+    assert split["cache_usd"] == pytest.approx(5.0) and split["pacing_usd"] == pytest.approx(0.4)
+    assert split["cache_usd"] + split["routing_usd"] + split["pacing_usd"] == pytest.approx(top["saving_usd"])
+    cmp = data.comparison(current, table)
+    tiny = cmp[cmp["policy"] == "single:tiny"].iloc[0]
+    assert np.isnan(tiny["saving_pct"])          # $0.001 against $1.00: no −99,900%
+    assert data.saving_pct(0.001, -0.999, 1.0) is None
