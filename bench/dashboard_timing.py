@@ -53,7 +53,8 @@ def load() -> str:
 def idle(page, timeout_s: float = 300, quiet_s: float = 0.8) -> None:
     deadline, since = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
-        state = page.locator('[data-testid="stApp"]').first.get_attribute("data-test-script-state")
+        state = page.evaluate("""() => { const a = document.querySelector('[data-testid="stApp"]');
+                                          return a ? a.getAttribute('data-test-script-state') : null; }""")
         busy = state != "notRunning" or page.locator('[data-testid="stSpinner"]').count() > 0
         if busy:
             since = None

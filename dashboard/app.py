@@ -46,8 +46,12 @@ def main() -> None:
     page = st.navigation(build_pages())
     st.logo(str(ROOT / "dashboard" / "logo.svg"), size="large")
     components.init_state()
+    components.init_source()
     with components.guard("the sidebar"):
+        components.source_sidebar()
         components.sidebar()
+    with components.guard("the budget alert"):
+        components.budget_alerts()
     with components.guard(f"the {page.title} page"):
         page.run()
 

@@ -367,8 +367,55 @@ def _lines_per_task(df: pd.DataFrame, y: str, title: str, x_title: str, y_title:
         fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
     else:
         fig.update_yaxes(rangemode="tozero")
-    if integer:           # counts: no 0.5 ticks
-        fig.update_yaxes(tickformat=",d", rangemode="tozero")
+    if integer:           # counts: whole-number ticks only (",d" alone labels 0.5 steps "0, 1, 1, 2, 2")
+        fig.update_yaxes(tickformat=",d", rangemode="tozero", tick0=0, dtick=integer_dtick(df[y].max()))
+    return fig
+
+
+def integer_dtick(top) -> int:
+    """A whole tick step (1, 2, 5 × 10^k) giving at most about six ticks up to `top`."""
+    top = float(top) if top is not None and math.isfinite(float(top)) else 1.0
+    raw = max(1.0, top / 6)
+    k = 10 ** math.floor(math.log10(raw))
+    return int(next(m * k for m in (1, 2, 5, 10) if m * k >= raw))
+
+
+# -- a live workspace ------------------------------------------------------------------------------------
+def fig_spend_over_time(spend: pd.DataFrame, colors: Mapping[str, str] | None = None, *, by: str = "model",
+                        title: str | None = None) -> go.Figure:
+    """Cumulative spend per model (or task) over wall-clock time, or over jobs when no time is recorded."""
+    title = title or f"Spend over time by {by}"
+    if _is_empty(spend):
+        return fig_empty(title, "No jobs in this workspace yet.", "time", "spend (USD)")
+    timed = pd.api.types.is_datetime64_any_dtype(spend["x"])
+    groups = route_order(spend["group"].unique()) if by == "model" else sorted(spend["group"].unique())
+    palette = {**(task_colors(groups) if by == "task" else {}), **(colors or {})}
+    fig = go.Figure()
+    for g in groups:
+        part = spend[spend["group"] == g]
+        fig.add_trace(go.Scatter(x=part["x"], y=part["cum_cost"], mode="lines", name=str(g), line_shape="hv",
+                                 line={"color": _color(palette, g, groups), "width": 2},
+                                 hovertemplate=f"{g}: $%{{y:.4f}} after %{{customdata}} jobs<extra></extra>",
+                                 customdata=part["jobs"]))
+    _layout(fig, title, "time (UTC)" if timed else "job number (the log records no times)",
+            "cumulative spend (USD)", legend_title=by)
+    fig.update_yaxes(tickprefix="$", rangemode="tozero")
+    if not timed:
+        fig.update_xaxes(tickformat=",d")
+    return fig
+
+
+def fig_predicted_vs_verified(cal: pd.DataFrame, *, title: str = "Predicted success vs verified, per model "
+                                                                  "(same jobs)") -> go.Figure:
+    """Per model: mean predicted success and the verifier's pass rate over the same model-answered jobs."""
+    if _is_empty(cal):
+        return fig_empty(title, "No model-answered job with both a prediction and a verdict yet.", "model", "rate")
+    fig = go.Figure([go.Bar(x=cal["model"], y=cal["predicted"], name="predicted", marker_color="#A5B4FC"),
+                     go.Bar(x=cal["model"], y=cal["verified"], name="verified", marker_color=PRIMARY,
+                            customdata=cal["jobs"], hovertemplate="%{x}: %{y:.0%} over %{customdata} jobs"
+                                                                  "<extra>verified</extra>")])
+    _layout(fig, title, "model", "success", barmode="group")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
     return fig
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, gateway
+from dashboard import charts, data, gateway, workspace
 from dashboard import formatting as fmt
 
 log = logging.getLogger(__name__)
@@ -437,3 +439,218 @@ def save_catalog(ctx: TraceContext, catalog_json: str | None) -> None:
         json.loads(catalog_json)
         catalogs[ctx.key] = catalog_json
     st.session_state[KEY_CATALOGS] = catalogs
+
+
+# -- the live workspace as a source --------------------------------------------------------------------
+KEY_SOURCE = "source.kind"           # "trace" | "workspace"
+KEY_SOURCE_PATH = "source.workspace"
+SOURCES = {"trace": "Trace replay", "workspace": "Live workspace"}
+KEY_ALERT_BUDGET = "alerts.budget"
+KEY_ALERT_PERIOD = "alerts.period"
+
+
+def init_source() -> None:
+    """The source of the results pages: `?source=workspace` (or `trace`) in the address wins, else the
+    session's choice, else a trace replay."""
+    ss, q = st.session_state, st.query_params
+    wanted = q.get("source")
+    if wanted in SOURCES and ss.get(KEY_SOURCE) != wanted and not ss.get("source.touched"):
+        ss[KEY_SOURCE] = wanted
+    ss.setdefault(KEY_SOURCE, "trace")
+    ss.setdefault(KEY_SOURCE_PATH, str(gateway.workspace_dir()))
+    if KEY_ALERT_BUDGET not in ss:
+        try:
+            ss[KEY_ALERT_BUDGET] = max(0.0, float(os.environ.get("SLS_ALERT_BUDGET", "0") or 0))
+        except ValueError:
+            ss[KEY_ALERT_BUDGET] = 0.0
+        period = os.environ.get("SLS_ALERT_PERIOD", "run")
+        ss[KEY_ALERT_PERIOD] = period if period in workspace.PERIODS else "run"
+
+
+def source_is_workspace() -> bool:
+    return st.session_state.get(KEY_SOURCE) == "workspace"
+
+
+def source_sidebar() -> None:
+    """Source picker (trace replay or a live workspace), the workspace folder, and the budget alert."""
+    ss = st.session_state
+
+    def on_source():
+        ss["source.touched"] = True
+        st.query_params["source"] = ss[KEY_SOURCE]
+
+    with st.sidebar:
+        st.radio("Results from", list(SOURCES), format_func=SOURCES.get, key=KEY_SOURCE, horizontal=True,
+                 on_change=on_source, help="A replay of a trace, or what a live scheduler (`sls run`, `sls ask`, "
+                                           "the Python API, the Playground) did in its workspace.")
+        if source_is_workspace():
+            st.text_input("Workspace folder", key=KEY_SOURCE_PATH, help="Default: SLS_WORKSPACE or ./workspace")
+        with st.expander("Budget alert", icon=":material/notifications:"):
+            st.number_input("Budget (USD, 0 = no alert)", min_value=0.0, step=1.0, key=KEY_ALERT_BUDGET,
+                            help="Alerts at 80%, 90% and 100% of it, on every page (and in the server log). "
+                                 "Default: SLS_ALERT_BUDGET.")
+            st.selectbox("per", workspace.PERIODS, key=KEY_ALERT_PERIOD, help="Default: SLS_ALERT_PERIOD.")
+
+
+@st.cache_data(show_spinner=False, ttl=2, max_entries=8)
+def _read_workspace(path: str, stamp: str) -> workspace.WorkspaceView:
+    return workspace.read(path)
+
+
+def read_workspace(path: str | None = None) -> workspace.WorkspaceView:
+    """The workspace's live run (re-read when its event log changes, at most every 2 s)."""
+    folder = Path(path or st.session_state.get(KEY_SOURCE_PATH) or gateway.workspace_dir()).expanduser()
+    stamp = ";".join(f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in
+                     (folder / workspace.EVENTS_FILE, folder / (workspace.EVENTS_FILE + "-wal")) if p.exists())
+    return _read_workspace(str(folder.resolve()), stamp)
+
+
+_ALERTED: set = set()
+
+
+def budget_alerts() -> None:
+    """On every page: an alert when the workspace's spend in the configured period crossed 80/90/100% of the
+    configured budget (logged once per level, workspace and period)."""
+    ss = st.session_state
+    budget, period = float(ss.get(KEY_ALERT_BUDGET) or 0.0), ss.get(KEY_ALERT_PERIOD, "run")
+    if budget <= 0:
+        return
+    try:
+        view = read_workspace()
+    except Exception as exc:     # a workspace that cannot be read is said on its page, not here
+        log.info("budget alert: workspace unreadable: %s", exc)
+        return
+    spent, how = workspace.period_spend(view.jobs, period)
+    for alert in workspace.alerts(spent, budget):
+        level = alert["level"]
+        text = (f"Budget alert: {fmt.usd(spent)} spent in {how}, {fmt.pct(alert['share'], digits=0)} of the "
+                f"{fmt.usd(budget)} {period} budget (workspace {fmt.code(view.path, 80)}).")
+        key = (str(view.path), period, budget, level)
+        if key not in _ALERTED:
+            _ALERTED.add(key)
+            log.warning("%s", " ".join(text.replace("`", "").split()))
+        (st.error if level >= 1.0 else st.warning)(text, icon=":material/notifications_active:")
+
+
+def trace_source_caption(ctx: TraceContext) -> None:
+    st.caption(f":material/replay: Source: **replay of the trace** {fmt.md(ctx.ref.label)} · switch to a live "
+               "workspace in the sidebar (or open `?source=workspace`).")
+
+
+def source_caption(view: workspace.WorkspaceView) -> None:
+    st.caption(f":material/sensors: Source: **live workspace** {fmt.code(view.path, 120)} · run `live` · "
+               f"read {time.strftime('%H:%M:%S', time.localtime(view.read_at))} · refreshes every 5 s")
+
+
+def workspace_page(page: str) -> None:
+    """The body of a results page when its source is a live workspace; refreshes while jobs arrive."""
+    folder = st.session_state.get(KEY_SOURCE_PATH)
+
+    @st.fragment(run_every=5)
+    def body():
+        try:
+            view = read_workspace(folder)
+        except Exception as exc:
+            st.error(f"The workspace {fmt.code(folder)} could not be read: {_one_line(exc)}", icon=":material/error:")
+            return
+        source_caption(view)
+        if not view.exists or view.jobs.empty:
+            empty_state(f"No jobs in the workspace {fmt.code(view.path)} yet. Run `sls run <trace> --workspace "
+                        f"{view.path}` (or `sls ask`, the Python API, the Playground): this page fills in as jobs "
+                        "arrive.")
+            return
+        WORKSPACE_SECTIONS[page](view)
+
+    body()
+
+
+def _ws_overview(view: workspace.WorkspaceView) -> None:
+    s = workspace.summary(view)
+    st.markdown(f"### {fmt.count(s['jobs'])} jobs handled for {fmt.usd(s['spend_usd'])}"
+                + (f" · the cache saved about {fmt.usd(s['cache_saved_usd'])}" if s["cache_hits"] else ""))
+    cols = [*st.columns(3), *st.columns(3)]
+    with cols[0]:
+        metric("Jobs", fmt.count(s["jobs"]), f"{fmt.count(s['refused'])} refused" if s["refused"] else None,
+               delta_color="off")
+    with cols[1]:
+        metric("Spend", fmt.usd(s["spend_usd"]), f"{fmt.count(s['model_calls'])} model calls", delta_color="off")
+    with cols[2]:
+        metric("Latency p50 / p95", f"{fmt.number(s['p50_latency_s'], 2)} s / {fmt.number(s['p95_latency_s'], 2)} s"
+               if s["p50_latency_s"] is not None else "—", help="Of model-answered jobs (API time).")
+    with cols[3]:
+        tokens = (s["input_tokens"] or 0) + (s["output_tokens"] or 0)
+        metric("Tokens", fmt.count(tokens) if s["input_tokens"] is not None else "not recorded",
+               f"{fmt.count(s['input_tokens'])} in · {fmt.count(s['output_tokens'])} out"
+               if s["input_tokens"] is not None else None, delta_color="off")
+    with cols[4]:
+        metric("Cache hits", fmt.count(s["cache_hits"]), f"{fmt.pct(s['cache_hits'] / max(1, s['jobs']))} of jobs",
+               delta_color="off")
+    with cols[5]:
+        metric("Cache saved (est.)", fmt.usd(s["cache_saved_usd"]), delta_color="off",
+               help="Each hit priced at the average cost of a model-answered job of the same task here.")
+    c1, c2 = st.columns(2)
+    colors = charts.model_colors(sorted(view.jobs["model"].dropna().astype(str).unique()))
+    with c1:
+        show_figure(charts.fig_spend_over_time(workspace.spend_over_time(view.jobs, "model"), colors, by="model"),
+                    "ws.spend_model")
+    with c2:
+        show_figure(charts.fig_spend_over_time(workspace.spend_over_time(view.jobs, "task"), by="task"),
+                    "ws.spend_task")
+    _ws_job_log(view)
+
+
+def _ws_job_log(view: workspace.WorkspaceView) -> None:
+    st.subheader("Job log")
+    query = st.text_input("Search the jobs", key="ws.search", placeholder="job id, task, model, text, answer …")
+    found = workspace.search_jobs(view.jobs, query)
+    st.caption(f"{len(found):,} of {len(view.jobs):,} jobs, newest first")
+    table(found, "ws.jobs", height=360)
+    download_csv(found, "Download the job log (CSV)", "job_log.csv", "ws.download",
+                 settings={"workspace": str(view.path), "search": query})
+
+
+def _ws_decisions(view: workspace.WorkspaceView) -> None:
+    colors = charts.model_colors(sorted(view.jobs["model"].dropna().astype(str).unique()))
+    c1, c2 = st.columns([3, 1])
+    with c1:
+        show_figure(charts.fig_traffic_share(data.traffic_share(view.jobs), colors), "ws.share")
+    with c2:
+        show_figure(charts.fig_route_counts(view.jobs, colors), "ws.counts")
+    st.subheader("Decisions and their reasons")
+    heads = view.decisions
+    if heads.empty:
+        empty_state("No decision recorded yet (cache hits and refusals make none).")
+    else:
+        shown = heads[[c for c in ("seq", "job_id", "chosen", "reason") if c in heads.columns]].iloc[::-1]
+        table(shown.reset_index(drop=True), "ws.decisions", height=360)
+    _ws_job_log(view)
+
+
+def _ws_cache(view: workspace.WorkspaceView) -> None:
+    s = workspace.summary(view)
+    cols = st.columns(3)
+    with cols[0]:
+        metric("Cache hits", fmt.count(s["cache_hits"]), delta_color="off")
+    with cols[1]:
+        metric("Hit rate", fmt.pct(s["cache_hits"] / max(1, s["jobs"])), delta_color="off")
+    with cols[2]:
+        metric("Saved (est.)", fmt.usd(s["cache_saved_usd"]), delta_color="off",
+               help="Each hit priced at the average cost of a model-answered job of the same task here.")
+    colors = charts.task_colors(sorted(view.jobs["task"].unique()))
+    show_figure(charts.fig_hit_rate(data.hit_rate_over_time(view.jobs), colors), "ws.hits")
+    hits = view.jobs[view.jobs["source"] == "cache"]
+    st.subheader("Answers served from the cache")
+    table(workspace.search_jobs(hits), "ws.cache_jobs", height=320)
+
+
+def _ws_predictors(view: workspace.WorkspaceView) -> None:
+    cal = workspace.prediction_calibration(view.jobs)
+    show_figure(charts.fig_predicted_vs_verified(cal), "ws.calibration")
+    st.caption("Over the same jobs: model-answered jobs with both a predicted success and a verifier verdict. "
+               "Reference scores arrive later as feedback and are not in the job log.")
+    if not cal.empty:
+        table(cal, "ws.cal_table")
+
+
+WORKSPACE_SECTIONS = {"overview": _ws_overview, "decisions": _ws_decisions, "cache": _ws_cache,
+                      "predictors": _ws_predictors}

@@ -40,7 +40,11 @@ def entries_table(ctx: ui.TraceContext, entries) -> None:
 def render() -> None:
     ui.page_header("Cache", "How often earlier work answered a job, how often that was wrong, and what the cache "
                             "holds.")
+    if ui.source_is_workspace():
+        ui.workspace_page("cache")
+        return
     ctx = ui.require_context()
+    ui.trace_source_caption(ctx)
     ui.simulated_notice(ctx)
     run = ui.current_run(ctx)
     if run is None:

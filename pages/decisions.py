@@ -67,7 +67,11 @@ def job_explorer(ctx: ui.TraceContext, run, filtered) -> None:
 def render() -> None:
     ui.page_header("Decisions", "Where every job went, and why: traffic per model over time, and each model's "
                                 "predicted quality, cost, latency and utility for any job.")
+    if ui.source_is_workspace():
+        ui.workspace_page("decisions")
+        return
     ctx = ui.require_context()
+    ui.trace_source_caption(ctx)
     ui.simulated_notice(ctx)
     run = ui.current_run(ctx)
     if run is None:

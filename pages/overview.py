@@ -92,7 +92,11 @@ def kpis(h: dict, run_metrics: dict, series) -> None:
 
 def render() -> None:
     ui.page_header("Overview", "The scheduler on this trace against the best single model and every baseline.")
+    if ui.source_is_workspace():
+        ui.workspace_page("overview")
+        return
     ctx = ui.require_context()
+    ui.trace_source_caption(ctx)
     ui.simulated_notice(ctx, first_open=True)
     gw = gateway.get_gateway()
     raw = ui.baselines(ctx)

@@ -20,7 +20,11 @@ def planted_events(ctx: ui.TraceContext) -> None:
 def render() -> None:
     ui.page_header("Predictors & drift", "Per model: predicted vs observed success over time, calibration, rolling "
                                          "error, and the drift events the engine detected.")
+    if ui.source_is_workspace():
+        ui.workspace_page("predictors")
+        return
     ctx = ui.require_context()
+    ui.trace_source_caption(ctx)
     ui.simulated_notice(ctx)
     run = ui.current_run(ctx)
     if run is None:
