@@ -250,11 +250,14 @@ def fig_quality_over_time(series: pd.DataFrame, *, title: str = "Quality over ti
     if _is_empty(series):
         return fig_empty(title, "No jobs processed yet.", "jobs processed", "success")
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=series["done"], y=series["rolling_accuracy"], mode="lines", name="observed (rolling)",
+    fig.add_trace(go.Scatter(x=series["done"], y=series["rolling_accuracy"], mode="lines", name="observed, all jobs (rolling)",
                              line={"color": PRIMARY, "width": 2.5}))
-    if series["rolling_predicted"].notna().any():
+    if series["rolling_predicted"].notna().any():      # predicted and actual over the same (model-answered) jobs
         fig.add_trace(go.Scatter(x=series["done"], y=series["rolling_predicted"], mode="lines",
-                                 name="predicted (rolling)", line={"color": WHATIF, "dash": "dash"}))
+                                 name="predicted, model-answered jobs", line={"color": WHATIF, "dash": "dash"}))
+        if "rolling_called_accuracy" in series:
+            fig.add_trace(go.Scatter(x=series["done"], y=series["rolling_called_accuracy"], mode="lines",
+                                     name="actual, same jobs", line={"color": WHATIF, "width": 2}))
     fig.add_trace(go.Scatter(x=series["done"], y=series["cum_accuracy"], mode="lines", name="cumulative accuracy",
                              line={"color": "#9CA3AF", "width": 1.5}))
     _layout(fig, title, "jobs processed", "success rate")

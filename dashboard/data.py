@@ -181,8 +181,13 @@ def run_series(jobs: pd.DataFrame, budget_usd: float | None = None, total_jobs: 
                window: int | None = None) -> pd.DataFrame:
     """Per job: cumulative cost, the budget line, rolling and cumulative accuracy, rolling predicted success.
 
-    Columns: seq, done, cum_cost, budget_line, rolling_accuracy, cum_accuracy, rolling_predicted."""
-    cols = ["seq", "done", "cum_cost", "budget_line", "rolling_accuracy", "cum_accuracy", "rolling_predicted"]
+    `rolling_predicted` and `rolling_called_accuracy` are over the same jobs: those a model answered with a
+    prediction (cache hits and refusals have none), so the two lines compare like with like.
+
+    Columns: seq, done, cum_cost, budget_line, rolling_accuracy, cum_accuracy, rolling_predicted,
+    rolling_called_accuracy."""
+    cols = ["seq", "done", "cum_cost", "budget_line", "rolling_accuracy", "cum_accuracy", "rolling_predicted",
+            "rolling_called_accuracy"]
     if jobs is None or jobs.empty:
         return pd.DataFrame(columns=cols)
     window = window or window_for(len(jobs))
@@ -196,8 +201,18 @@ def run_series(jobs: pd.DataFrame, budget_usd: float | None = None, total_jobs: 
         "budget_line": (budget_usd * done / total) if budget_usd is not None else np.nan,
         "rolling_accuracy": score.rolling(window, min_periods=1).mean().to_numpy(),
         "cum_accuracy": (score.fillna(0).cumsum() / score.notna().cumsum().replace(0, np.nan)).to_numpy(),
-        "rolling_predicted": jobs["predicted_p"].astype(float).rolling(window, min_periods=1).mean().to_numpy(),
+        "rolling_predicted": np.nan,
+        "rolling_called_accuracy": np.nan,
     })
+    predicted = jobs["predicted_p"].astype(float)
+    both = predicted.notna() & score.notna()
+    if both.any():      # rolling over the predicted jobs only, carried forward between them
+        idx = np.flatnonzero(both.to_numpy())
+        w = window_for(int(both.sum()))
+        out.loc[idx, "rolling_predicted"] = predicted[both].rolling(w, min_periods=1).mean().to_numpy()
+        out.loc[idx, "rolling_called_accuracy"] = score[both].rolling(w, min_periods=1).mean().to_numpy()
+        out[["rolling_predicted", "rolling_called_accuracy"]] = out[["rolling_predicted",
+                                                                    "rolling_called_accuracy"]].ffill()
     return out
 
 

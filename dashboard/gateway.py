@@ -315,6 +315,15 @@ class Gateway:
             self._remember(key, bundle)
         return bundle
 
+    def cached_metrics(self, key: str) -> dict | None:
+        """The metrics of a remembered result (memory, else the entry's meta on disk), without loading frames."""
+        with self._lock:
+            bundle = self._results.get(key)
+        if bundle is not None:
+            return bundle.metrics
+        meta = self.disk.get_meta(store.entry_key(key))
+        return dict(meta["metrics"]) if meta and isinstance(meta.get("metrics"), dict) else None
+
     def _remember(self, key: str, bundle: RunBundle) -> None:
         with self._lock:
             self._results[key] = bundle
@@ -396,8 +405,8 @@ class Gateway:
         """"done", "failed: …", "running", "queued" or "absent" (call with the lock held)."""
         if key in self._results:
             return "done"
-        if key not in self._pending and key not in self._failed and self.cached_result(key) is not None:
-            return "done"        # kept on disk by an earlier server
+        if key not in self._pending and key not in self._failed and self.disk.has(store.entry_key(key)):
+            return "done"        # kept on disk by an earlier server (read when asked for)
         if key in self._failed:
             return f"failed: {self._failed[key]}"
         future = self._pending.get(key)

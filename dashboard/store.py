@@ -84,6 +84,17 @@ class DiskStore:
     def put_json(self, key: str, value) -> None:
         self._write(key, {"value.json": json.dumps(value, default=_plain).encode("utf-8")})
 
+    def get_meta(self, key: str) -> dict | None:
+        """An entry's meta.json alone (cheap: no frame is read), or None."""
+        try:
+            return json.loads((self._dir(key) / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def has(self, key: str) -> bool:
+        """Whether an entry is there (without reading it)."""
+        return (self._dir(key) / "meta.json").is_file() or (self._dir(key) / "value.json").is_file()
+
     # -- frames + JSON --------------------------------------------------------------------------------------
     def get_frames(self, key: str) -> tuple[dict, dict[str, pd.DataFrame]] | None:
         """(meta, {name: frame}) or None."""

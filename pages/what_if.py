@@ -86,13 +86,15 @@ def rerun(ctx: ui.TraceContext, params: dict, options: list[float]):
     gw.submit(ctx.key, "sls", params, ctx.catalog_json, urgent=True)
     best = None
     for b in [o for o in options if budget is None or o <= budget]:
-        other = gateway.cached_run(ctx.key, "sls", gateway.params_key({**params, "budget_usd": b}), ctx.catalog_json)
-        if other is not None and (best is None or other.metrics.get("accuracy", 0) > best[1].metrics.get("accuracy", 0)):
-            best = (b, other)
-    if best is None:     # nothing to show yet: wait for the exact replay (the first one on a fresh server)
+        m = gw.cached_metrics(gw.result_key(ctx.key, "sls", {**params, "budget_usd": b}, ctx.catalog_json))
+        if m is not None and (best is None or (m.get("accuracy") or 0) > (best[1].get("accuracy") or 0)):
+            best = (b, m)
+    lower = None if best is None else gateway.cached_run(ctx.key, "sls", gateway.params_key(
+        {**params, "budget_usd": best[0]}), ctx.catalog_json)
+    if lower is None:     # nothing to show yet: wait for the exact replay (the first one on a fresh server)
         bundle = ui.replay(ctx, "sls", params, f"Re-running the scheduler on {ctx.trace.n_queries:,} jobs")
         return bundle, None
-    return best[1], best[0]
+    return lower, best[0]
 
 
 def precompute(ctx: ui.TraceContext, params: dict, options: list[float]) -> list[tuple[str, dict]]:

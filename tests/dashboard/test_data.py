@@ -350,3 +350,15 @@ def test_money_story_splits_the_saving_exactly_and_never_shows_a_percentage_of_a
     tiny = cmp[cmp["policy"] == "single:tiny"].iloc[0]
     assert np.isnan(tiny["saving_pct"])          # $0.001 against $1.00: no −99,900%
     assert data.saving_pct(0.001, -0.999, 1.0) is None
+
+
+def test_predicted_and_actual_are_over_the_same_jobs():
+    # cache hits score 1 and carry no prediction; model calls score 0 and were predicted at 0.1
+    jobs = data.records_frame([{"seq": i, "job_id": f"q{i}", "task": "t", "dataset": "d",
+                                "source": "cache" if i % 2 else "model", "model": "m",
+                                "score": 1.0 if i % 2 else 0.0, "predicted_p": None if i % 2 else 0.1,
+                                "cost_usd": 0.0} for i in range(40)])
+    series = data.run_series(jobs)
+    assert series["rolling_accuracy"].iloc[-1] == pytest.approx(0.5, abs=0.1)     # every job
+    assert series["rolling_predicted"].iloc[-1] == pytest.approx(0.1)             # model calls only …
+    assert series["rolling_called_accuracy"].iloc[-1] == pytest.approx(0.0)       # … against their own scores

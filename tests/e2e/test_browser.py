@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -152,9 +153,22 @@ def _metrics(page) -> list[str]:
     return page.locator('[data-testid="stMetricValue"]').all_inner_texts()
 
 
+def watch_requests(page) -> list[str]:
+    """Every request the page makes to a host other than 127.0.0.1 (there must be none: offline)."""
+    outside: list[str] = []
+
+    def seen(request):
+        host = urllib.parse.urlsplit(request.url).hostname
+        if host not in (None, "127.0.0.1") and not request.url.startswith(("data:", "blob:")):
+            outside.append(request.url)
+    page.on("request", seen)
+    return outside
+
+
 def test_every_page_by_url(server, browser, shots_dir):
     # tall: Streamlit scrolls inside its own container, so a screenshot shows the viewport only
     page = browser.new_page(viewport={"width": 1440, "height": SHOT_HEIGHT})
+    outside = watch_requests(page)
     timings = {"health_s": round(server["health_s"], 2)}
     try:
         for path, title, needs_chart, main_widget in PAGES:
@@ -175,6 +189,8 @@ def test_every_page_by_url(server, browser, shots_dir):
             else:
                 page.locator(main_widget).first.wait_for(timeout=30_000)
             assert page.get_by_text("Traceback (most recent call last)").count() == 0
+            assert page.get_by_text("Page not found").count() == 0, f"{title}: 'Page not found'"
+            assert not outside, f"{title}: requests left the machine: {outside}"
             shot = shots_dir / f"{PAGES.index((path, title, needs_chart, main_widget)) + 1:02d}-{path or 'overview'}.png"
             page.screenshot(path=str(shot), full_page=True)
     finally:
@@ -207,5 +223,57 @@ def test_what_if_slider_changes_the_figures(server, browser, shots_dir):
         page.screenshot(path=str(shots_dir / "09-what-if-after-slider.png"), full_page=True)
         _say(f"what-if: metrics changed {changed_s:.2f} s after the key press "
              f"({before_metrics[:3]} -> {after_metrics[:3]})")
+    finally:
+        page.close()
+
+
+def test_overview_by_its_own_path_is_found(server, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 1200})
+    outside = watch_requests(page)
+    try:
+        page.goto(f"{server['url']}/overview", wait_until="domcontentloaded")
+        wait_until_idle(page, "Overview")
+        assert page.get_by_text("Page not found").count() == 0
+        assert not outside, outside
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def live_workspace(server):
+    """`sls run` of 30 jobs answered from the embedded sample's recorded outcomes (a replay-backed engine:
+    no network), written into the server's workspace, as a user's live run would be."""
+    from engine.traces import load_trace
+    tmp = server["tmp"]
+    sample = REPO / "sample_data" / "demo"
+    jobs = tmp / "jobs.txt"
+    queries = load_trace(sample).queries
+    jobs.write_text("\n".join(queries[queries["task"] == "log_parsing"]["text"][:30]) + "\n")
+    done = subprocess.run([sys.executable, "-m", "engine.cli", "run", str(jobs), "--task", "log_parsing",
+                           "--replay", str(sample), "--workspace", str(tmp / "workspace"), "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return tmp / "workspace"
+
+
+def test_source_workspace_shows_the_jobs_and_spend_of_a_run(server, browser, shots_dir, live_workspace):
+    from dashboard import formatting as fmt
+    from dashboard import workspace
+    view = workspace.read(live_workspace)
+    assert view.n_jobs == 30
+    page = browser.new_page(viewport={"width": 1440, "height": SHOT_HEIGHT})
+    outside = watch_requests(page)
+    try:
+        for path, title in (("", "Overview"), ("decisions", "Decisions"), ("cache", "Cache"),
+                            ("predictors", "Predictors & drift")):
+            page.goto(f"{server['url']}/{path}?source=workspace", wait_until="domcontentloaded")
+            wait_until_idle(page, title)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.get_by_text("live workspace").count() >= 1, f"{title} does not say its source"
+            if path == "":
+                page.get_by_text(f"30 jobs handled for {fmt.usd(view.spend_usd)}").first.wait_for(timeout=30_000)
+            page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(shots_dir / f"10-workspace-{path or 'overview'}.png"), full_page=True)
+        assert not outside, outside
     finally:
         page.close()
