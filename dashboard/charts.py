@@ -327,10 +327,20 @@ def fig_decision(rows: pd.DataFrame, colors: Mapping[str, str] | None = None, *,
                      "color": "#6B7280"}
         fig.add_trace(go.Bar(x=values, y=ticks, orientation="h", marker_color=bar_colors, error_x=error,
                              marker_line={"width": outline, "color": "#111827"}, showlegend=False, name=col,
-                             text=[f(v) for v in values], textposition="auto",
+                             text=[f(v) for v in values], cliponaxis=False,
+                             # P(success) text sits at the bar's start, clear of its ± error bar (which would
+                             # strike it through); the other panels write their value just past the bar
+                             textposition="inside" if col == "p_success" else "outside",
+                             insidetextanchor="start", textfont={"size": 11},
                              hovertemplate="%{y}: %{text}<extra>" + col + "</extra>"), row=1, col=c)
     _layout(fig, title, "", "", height=max(260, 90 + 40 * len(models)), showlegend=False)
-    fig.update_yaxes(title_text="candidate model", row=1, col=1)
+    fig.update_layout(margin={"l": 60, "r": 60, "t": 50, "b": 40})
+    for c, col in enumerate(("cost_usd", "latency_s", "utility"), start=2):     # room for the outside labels
+        v = df[col].astype(float)
+        lo, hi = float(min(0.0, v.min())), float(max(0.0, v.max()))
+        pad = (hi - lo) * 0.35 or 1e-9
+        fig.update_xaxes(range=[lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 else 0)], row=1, col=c)
+    fig.update_yaxes(title_text="candidate model", automargin=True, row=1, col=1)
     fig.update_xaxes(title_text="probability", tickformat=".0%", row=1, col=1)
     fig.update_xaxes(title_text="USD", tickprefix="$", row=1, col=2)
     fig.update_xaxes(title_text="seconds", row=1, col=3)

@@ -399,6 +399,28 @@ def job_decision(table: pd.DataFrame, decisions: pd.DataFrame, seq: int) -> tupl
     return rows.reset_index(drop=True), (head.iloc[0].to_dict() if len(head) else {})
 
 
+def typical_decision(jobs: pd.DataFrame, decisions: pd.DataFrame) -> int | None:
+    """The seq of a decision worth opening first: the latest decided job whose first choice answered it
+    correctly without exploring (else the latest decided job answered correctly, else the latest one)."""
+    if jobs is None or jobs.empty or decisions is None or decisions.empty:
+        return None
+    head = decisions.set_index("seq")
+    cand = jobs[jobs["seq"].isin(head.index)]
+    if cand.empty:
+        return None
+    ok = cand["score"].fillna(0) > 0
+    chosen = cand["seq"].map(head["chosen"]) if "chosen" in head else pd.Series(None, index=cand.index)
+    first = cand["model"].astype(object) == chosen.astype(object)
+    reason = cand["seq"].map(head["reason"]).astype(str) if "reason" in head else pd.Series("", index=cand.index)
+    explored = reason.str.contains("explor", case=False)
+    if "explored" in head:
+        explored |= cand["seq"].map(head["explored"]).astype(object).eq(True)
+    for mask in (ok & first & ~explored, ok & first, ok):
+        if mask.any():
+            return int(cand.loc[mask, "seq"].iloc[-1])
+    return int(cand["seq"].iloc[-1])
+
+
 def decision_table(rows: Iterable[Mapping], chosen: str | None) -> pd.DataFrame:
     """A decision's `table` list (as in `extras["decisions"][i]["table"]`) as a frame, best utility first."""
     df = frame_of([{**r, "chosen": r.get("model") == chosen} for r in rows or []],

@@ -30,8 +30,11 @@ def job_explorer(ctx: ui.TraceContext, run, filtered) -> None:
               for r in decided.itertuples(index=False)}
     seqs = list(labels)
     c1, c2 = st.columns([3, 1])
+    default = data.typical_decision(decided, frames["decisions"])
     pick = c1.selectbox(f"Job ({len(seqs):,} decided jobs match)", seqs, format_func=labels.get,
-                        key="decisions.job")
+                        index=seqs.index(default) if default in seqs else 0, key="decisions.job",
+                        help="Opens on a typical decision: late in the run, not an exploration, answered "
+                             "correctly by the model first chosen.")
     c2.caption("Tip: type in the box to search by job id, task, dataset or model.")
     rows, head = data.job_decision(frames["table"], frames["decisions"], int(pick))
     job = ctx.trace.queries.iloc[int(pick)] if int(pick) < ctx.trace.n_queries else None

@@ -362,3 +362,16 @@ def test_predicted_and_actual_are_over_the_same_jobs():
     assert series["rolling_accuracy"].iloc[-1] == pytest.approx(0.5, abs=0.1)     # every job
     assert series["rolling_predicted"].iloc[-1] == pytest.approx(0.1)             # model calls only …
     assert series["rolling_called_accuracy"].iloc[-1] == pytest.approx(0.0)       # … against their own scores
+
+
+def test_why_this_model_opens_on_a_typical_decision_not_a_failed_exploration():
+    jobs = data.records_frame([{"seq": i, "job_id": f"q{i}", "task": "t", "dataset": "d", "source": "model",
+                                "model": m, "score": sc, "cost_usd": 0.0}
+                               for i, m, sc in [(0, "a", 1.0), (1, "b", 0.0), (2, "a", 1.0), (3, "b", 0.0)]])
+    heads, _ = data.decision_frames([
+        {"seq": 0, "chosen": "a", "reason": "highest utility", "table": []},
+        {"seq": 1, "chosen": "b", "reason": "exploring: sampled utility of b beat a", "table": []},
+        {"seq": 2, "chosen": "a", "reason": "highest utility", "table": []},
+        {"seq": 3, "chosen": "b", "reason": "exploring: sampled utility of b beat a", "table": []}])
+    assert data.typical_decision(jobs, heads) == 2
+    assert data.typical_decision(jobs.iloc[[1, 3]], heads) == 3        # none answered right: the latest
