@@ -34,10 +34,16 @@ SECTIONS = {"Results": PAGES[:5], "Explore": PAGES[5:7], "Configure": PAGES[7:]}
 
 
 def build_pages() -> dict[str, list[st.Page]]:
-    return {section: [st.Page(str(PAGES_DIR / script), title=title, icon=icon, url_path=url,
-                              default=(script == PAGES[0][0]))
-                      for script, title, icon, url in pages]
-            for section, pages in SECTIONS.items()}
+    """The navigation. The default page lives at "/" (Streamlit ignores its url_path), so `/overview` would
+    be "Page not found": a hidden second entry of the Overview script answers at that address."""
+    sections = {section: [st.Page(str(PAGES_DIR / script), title=title, icon=icon,
+                                  url_path="home" if script == PAGES[0][0] else url, default=(script == PAGES[0][0]))
+                          for script, title, icon, url in pages]
+                for section, pages in SECTIONS.items()}
+    script, title, icon, url = PAGES[0]
+    sections["Results"].append(st.Page(str(PAGES_DIR / script), title=title, icon=icon, url_path=url,
+                                       visibility="hidden"))
+    return sections
 
 
 def main() -> None:
@@ -47,13 +53,17 @@ def main() -> None:
     st.logo(str(ROOT / "dashboard" / "logo.svg"), size="large")
     components.init_state()
     components.init_source()
+    slot = None
     with components.guard("the sidebar"):
         components.source_sidebar()
-        components.sidebar()
+        slot = components.sidebar()
     with components.guard("the budget alert"):
         components.budget_alerts()
     with components.guard(f"the {page.title} page"):
         page.run()
+    if slot is not None:
+        with components.guard("the sidebar"):
+            components.sidebar_settings(slot)
 
 
 main()

@@ -302,8 +302,21 @@ def metrics_table(metrics: list[dict]) -> pd.DataFrame:
 
 
 # -- sidebar -------------------------------------------------------------------------------------------
-def sidebar() -> None:
-    """Trace picker, simulated-data badge and engine status (rendered by the entrypoint on every page)."""
+def sidebar_settings(slot) -> None:
+    """The policy / budget / feedback line of the sidebar (after the page ran, so it shows the default budget
+    the page may have chosen)."""
+    ss = st.session_state
+    ref = current_ref()
+    s = engine_settings()
+    budget = s.get("budget_usd")
+    picked = ref is not None and (ss.get(KEY_DEFAULT_BUDGET) or {}).get(gateway.trace_signature(ref.path)) == budget
+    slot.caption(f"Policy **{s.get('policy')}** · budget **{fmt.usd(budget) if budget else 'none'}**"
+                 f"{' (default)' if budget and picked else ''} · feedback **{s.get('feedback')}**")
+
+
+def sidebar():
+    """Trace picker, simulated-data badge and engine status (rendered by the entrypoint on every page);
+    returns the slot of the settings line (`sidebar_settings`)."""
     ss = st.session_state
     with st.sidebar:
         recent = [r for r in ss.get(KEY_RECENT, []) if r]
@@ -324,15 +337,11 @@ def sidebar() -> None:
             st.caption("No trace loaded: open **Data & models**.")
         if ref is not None and ref.simulated:
             st.badge("Simulated sample data", icon=":material/science:", color="orange")
-        s = engine_settings()
-        budget = s.get("budget_usd")
-        picked = ref is not None and (ss.get(KEY_DEFAULT_BUDGET) or {}).get(gateway.trace_signature(ref.path)) == budget
-        st.caption(f"Policy **{s.get('policy')}** · budget **{fmt.usd(budget) if budget else 'none'}**"
-                   f"{' (default)' if budget and picked else ''} · "
-                   f"feedback **{s.get('feedback')}**")
+        settings_slot = st.empty()     # filled after the page ran: it may set the default budget
         missing = [name for name in ("replay", "sls", "service") if gateway.get_gateway().feature(name)]
         if missing:
             st.caption("Engine parts not available yet: " + ", ".join(missing))
+    return settings_slot
 
 
 def simulated_notice(ctx: TraceContext, *, first_open: bool = False) -> None:
@@ -408,6 +417,9 @@ def column_config(df: pd.DataFrame) -> dict:
         c = str(col)
         if c.endswith("usd") or c in ("saving_usd",):
             cfg[c] = st.column_config.NumberColumn(c.replace("_usd", " ($)").replace("_", " "), format="$%.4f")
+        elif c in ("saving_pct", "time_saving_pct") and not pd.api.types.is_numeric_dtype(df[c]):
+            cfg[c] = st.column_config.TextColumn(c.replace("_", " "), help="— : the baseline costs under a fifth "
+                                                                            "of this run: no percentage of it")
         elif c in ("accuracy", "cache_hit_rate", "false_hit_rate", "hit_rate", "saving_pct", "time_saving_pct",
                    "share", "p_success", "predicted", "observed") or c.startswith(("share_", "observed_",
                                                                                      "predicted_")):
@@ -423,6 +435,9 @@ def table(df: pd.DataFrame, key: str, *, height: int | None = None, hide: tuple[
     shown = df.drop(columns=[c for c in hide if c in df.columns])
     if "accuracy_delta" in shown:
         shown = shown.assign(accuracy_delta=shown["accuracy_delta"] * 100)
+    for col in ("saving_pct", "time_saving_pct"):      # "—", not "None", where no percentage is meaningful
+        if col in shown and shown[col].isna().any():
+            shown = shown.assign(**{col: shown[col].map(lambda v: "—" if pd.isna(v) else fmt.pct(v, signed=True))})
     kwargs = {"height": height} if height else {}
     st.dataframe(shown, hide_index=True, column_config=column_config(shown), key=key, width="stretch", **kwargs)
 
