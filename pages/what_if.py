@@ -98,12 +98,12 @@ def rerun(ctx: ui.TraceContext, params: dict, options: list[float]):
 
 
 def precompute(ctx: ui.TraceContext, params: dict, options: list[float]) -> list[tuple[str, dict]]:
-    """Queue every budget of the slider (nearest to the current one first) with the current weights on the
-    background worker, so the next slider step finds its replay done."""
+    """Queue the slider budgets nearest the current one (`AHEAD` of them, nearest first) with the current
+    weights on the background worker, so the next slider steps find their replay done."""
     gw = gateway.get_gateway()
     here = params["budget_usd"] or options[-1]
     jobs = []
-    for b in sorted(options, key=lambda o: (abs(math.log(o / here)) if here > 0 and o > 0 else o, o)):
+    for b in sorted(options, key=lambda o: (abs(math.log(o / here)) if here > 0 and o > 0 else o, o))[:AHEAD]:
         p = {**params, "budget_usd": b}
         gw.submit(ctx.key, "sls", p, ctx.catalog_json)
         jobs.append(("sls", p))
@@ -111,6 +111,7 @@ def precompute(ctx: ui.TraceContext, params: dict, options: list[float]) -> list
 
 
 FRONTIER_SEEDS = (0, 1, 2)
+AHEAD = 7     # the current budget and three steps either way
 
 
 def frontier(ctx: ui.TraceContext, table) -> tuple[pd.DataFrame, list[tuple[str, dict]], pd.DataFrame]:
@@ -224,7 +225,9 @@ def render() -> None:
                        "budget's own replays, mean of the seeds run so far with their min–max.")
         done_ahead = sum(gw.status(ctx.key, p, pr, ctx.catalog_json) == "done" for p, pr in ahead)
         if ahead:
-            st.caption(f"{done_ahead} of {len(ahead)} slider budgets replayed ahead with these weights.")
+            st.caption(f"{done_ahead} of the {len(ahead)} slider budgets around this one replayed ahead with these "
+                       "weights; a step to another budget shows the best run within it at once, then the exact "
+                       "replay.")
         ui.download_csv(points, "Download these results (CSV)", "what_if_results.csv", "whatif.download",
                         settings={**params, "shown": "provisional (lower budget)" if provisional else "exact",
                                   "shown_budget_usd": provisional if provisional else budget})
