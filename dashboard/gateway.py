@@ -182,6 +182,7 @@ class Gateway:
         self.max_results = 48
         self._executor = None          # one background worker, started on first use
         self._urgent = None            # one worker for what a user waits for (runs as foreground work)
+        self._repriced: dict = {}      # (trace key, catalog JSON) -> re-priced trace
         self._foreground = 0           # replays a page is waiting for right now; background work yields to them
         self._idle = threading.Condition(self._lock)
         self._pending: dict[str, object] = {}      # result key -> Future
@@ -247,6 +248,26 @@ class Gateway:
             while len(self._traces) > self._max_traces:
                 self._traces.popitem(last=False)
         return trace
+
+    def trace_for_run(self, trace_key: str, catalog_json: str | None = None):
+        """The trace a replay runs on: as recorded, or — with an edited catalog — re-priced: every outcome of a
+        model whose prices were edited is charged at the new prices (its recorded tokens × the edited price;
+        where tokens are unknown, the recorded cost scaled by the change of the model's blended price). So
+        charged costs, the baselines and the best-single comparison all follow a price edit."""
+        trace = self.load_trace(trace_key.rsplit("|", 1)[0])
+        if not catalog_json:
+            return trace
+        key = (trace_key, catalog_json)
+        with self._lock:
+            hit = self._repriced.get(key)
+        if hit is not None:
+            return hit
+        out = repriced(trace, self.catalog(trace, catalog_json))
+        with self._lock:
+            self._repriced[key] = out
+            while len(self._repriced) > 4:
+                self._repriced.pop(next(iter(self._repriced)))
+        return out
 
     def describe(self, trace) -> dict:
         try:
@@ -347,7 +368,7 @@ class Gateway:
             hit = self.cached_result(key)
             if hit is not None:
                 return hit
-            bundle = self.run(self.load_trace(trace_key.rsplit("|", 1)[0]), policy, params, catalog_json, progress,
+            bundle = self.run(self.trace_for_run(trace_key, catalog_json), policy, params, catalog_json, progress,
                               background=background)
             bundle.save(self.disk, store.entry_key(key))
             self._remember(key, bundle)
@@ -512,6 +533,46 @@ class Gateway:
                             client_settings=ClientSettings(backend="fake" if group == "fake" else "live"))
 
 
+def repriced_models(trace, catalog) -> list[str]:
+    """Models whose input or output price in `catalog` differs from the trace's models.csv."""
+    out = []
+    for row in trace.models:
+        try:
+            spec = catalog.get(row.model)
+        except Exception:      # a model the edited catalog dropped keeps its recorded costs
+            continue
+        if (spec.input_usd_per_mtok, spec.output_usd_per_mtok) != (row.input_usd_per_mtok, row.output_usd_per_mtok):
+            out.append(row.model)
+    return out
+
+
+def repriced(trace, catalog):
+    """A copy of `trace` whose costs follow `catalog`'s prices for the models whose prices changed."""
+    import copy
+
+    import numpy as np
+    changed = repriced_models(trace, catalog)
+    if not changed:
+        return trace
+    costs = np.array(trace.costs, dtype=float, copy=True)
+    for name in changed:
+        j = trace.model_index(name)
+        spec = catalog.get(name)
+        if not spec.has_prices:
+            continue
+        tin, tout = trace.input_tokens[:, j], trace.output_tokens[:, j]
+        known = ~(np.isnan(tin) | np.isnan(tout))
+        costs[known, j] = (tin[known] * spec.input_usd_per_mtok + tout[known] * spec.output_usd_per_mtok) / 1e6
+        row = trace.models[j]
+        if (~known).any() and row.input_usd_per_mtok and row.output_usd_per_mtok:
+            old = 0.75 * row.input_usd_per_mtok + 0.25 * row.output_usd_per_mtok
+            new = 0.75 * spec.input_usd_per_mtok + 0.25 * spec.output_usd_per_mtok
+            costs[~known, j] = costs[~known, j] * (new / old if old else 1.0)
+    out = copy.copy(trace)
+    out.costs = costs
+    return out
+
+
 ENGINE_SETTING_KEYS = ("cost_weight", "latency_weight", "max_attempts", "feedback")
 PLAYGROUND_BACKENDS = {
     "plan": "Predict only (no model is called)",
@@ -624,7 +685,7 @@ def baseline_metrics(trace_key: str, params_json: str, catalog_json: str | None 
     kept = gw.disk.get_json(disk_key)
     if isinstance(kept, list) and kept:
         return kept
-    trace = _trace_for(trace_key)
+    trace = gw.trace_for_run(trace_key, catalog_json)
     params = json.loads(params_json)
     metrics = [gw.run(trace, name, params, catalog_json).metrics for name in gw.baseline_policies(trace)]
     gw.disk.put_json(disk_key, metrics)

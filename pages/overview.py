@@ -118,8 +118,14 @@ def render() -> None:
             if gw.submit(ctx.key, "sls-no-pacing", np_params, ctx.catalog_json) == "done":
                 no_pacing = gateway.cached_run(ctx.key, "sls-no-pacing", gateway.params_key(np_params),
                                                ctx.catalog_json).metrics
-        story = data.money_story(current, table, run.jobs, ctx.trace.costs, ctx.models, no_pacing)
+        priced = gw.trace_for_run(ctx.key, ctx.catalog_json)
+        story = data.money_story(current, table, run.jobs, priced.costs, ctx.models, no_pacing)
         first, second = money_sentence(policy, story)
+        edited = gateway.repriced_models(ctx.trace, gw.catalog(ctx.trace, ctx.catalog_json)) \
+            if ctx.catalog_json else []
+        if edited:
+            second = (second or "") + (" **Re-priced**: charged costs use the edited catalog's prices for "
+                                       + ", ".join(fmt.code(m) for m in edited) + ".")
         st.markdown("### " + first)
         if second:
             st.markdown(second)

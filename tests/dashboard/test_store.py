@@ -58,3 +58,30 @@ def test_a_damaged_entry_is_recomputed_not_raised(tmp_path):
     assert not (tmp_path / "c" / "abc").exists()
     with pytest.raises(ValueError):
         disk.get_json("../escape")
+
+
+def test_an_edited_price_re_prices_charged_costs_and_the_baselines(env):
+    import json
+
+    gw = gateway.Gateway()
+    key = gateway.trace_signature(env)
+    trace = gw.load_trace(env)
+    catalog = json.loads(gw.catalog(trace).to_json())
+    items = catalog if isinstance(catalog, list) else catalog.get("models", catalog)
+    for item in items:
+        if item.get("name", item.get("model")) == "b":
+            item["input_usd_per_mtok"] *= 2
+            item["output_usd_per_mtok"] *= 2
+    edited = json.dumps(catalog)
+    priced = gw.trace_for_run(key, edited)
+    j = trace.model_index("b")
+    assert gateway.repriced_models(trace, gw.catalog(trace, edited)) == ["b"]
+    assert priced.costs[:, j].sum() == pytest.approx(
+        (trace.input_tokens[:, j] * 10.0 + trace.output_tokens[:, j] * 20.0).sum() / 1e6)
+    assert (priced.costs[:, 1 - j] == trace.costs[:, 1 - j]).all()       # the other model is as recorded
+    params = gateway.params_key({"budget_usd": None, "seed": 0, "feedback": "reference", "exhausted": "cheapest"})
+    before = {m["policy"]: m["cost_usd"] for m in gateway.baseline_metrics(key, params, None)}
+    after = {m["policy"]: m["cost_usd"] for m in gateway.baseline_metrics(key, params, edited)}
+    assert after["single:b"] == pytest.approx(priced.costs[:, j].sum(), rel=1e-6)
+    assert after["single:b"] != pytest.approx(before["single:b"])
+    assert after["single:a"] == pytest.approx(before["single:a"])
