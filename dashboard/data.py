@@ -812,3 +812,20 @@ def csv_bytes(df: pd.DataFrame, settings: dict | None = None) -> bytes:
             safe[col] = safe[col].map(fmt.csv_cell)
     safe.columns = [fmt.csv_cell(str(c)) for c in safe.columns]
     return safe.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")   # a CR in a cell stays in it
+
+
+def scenario_table(params_a: Mapping, metrics_a: Mapping, params_b: Mapping, metrics_b: Mapping) -> pd.DataFrame:
+    """Two what-if scenarios side by side: their settings, then their figures (as text, formatted)."""
+    def settings(p: Mapping) -> dict:
+        pp = p.get("policy_params") or {}
+        budget = p.get("budget_usd")
+        return {"budget": "none" if budget is None else fmt.usd(budget), "cost weight λ": f"{pp.get('cost_weight')}",
+                "latency weight μ": f"{pp.get('latency_weight')}", "cache": "on" if pp.get("cache", True) else "off",
+                "models": ", ".join(pp["models"]) if pp.get("models") else "all"}
+
+    def figures(m: Mapping) -> dict:
+        return {"accuracy": fmt.pct(m.get("accuracy")), "cost": fmt.usd(m.get("cost_usd")),
+                "LLM calls": fmt.count(m.get("llm_calls")), "cache hit rate": fmt.pct(m.get("cache_hit_rate")),
+                "refused jobs": fmt.count(m.get("refused"))}
+    a, b = {**settings(params_a), **figures(metrics_a)}, {**settings(params_b), **figures(metrics_b)}
+    return pd.DataFrame({"": list(a), "A (pinned)": list(a.values()), "B (on screen)": [b[k] for k in a]})

@@ -158,6 +158,24 @@ def beside(current: dict | None, whatif: dict) -> None:
                "No current run to compare with yet.")
 
 
+def side_by_side(params: dict, whatif: dict, provisional) -> None:
+    """Scenario A (pinned) against the scenario on screen (B): settings and figures side by side."""
+    ss = st.session_state
+    c1, c2 = st.columns([1, 3])
+    if c1.button("Pin this scenario as A", key="whatif.pin", icon=":material/push_pin:",
+                 disabled=provisional is not None, help="Keep it, then move the controls to compare B with it."):
+        ss["whatif.pinned"] = {"params": params, "metrics": dict(whatif)}
+    pinned = ss.get("whatif.pinned")
+    if not pinned:
+        c2.caption("Pin a scenario to compare another one with it side by side.")
+        return
+    if c2.button("Unpin A", key="whatif.unpin"):
+        ss.pop("whatif.pinned", None)
+        return
+    st.dataframe(data.scenario_table(pinned["params"], pinned["metrics"], params, whatif), hide_index=True,
+                 width="stretch", key="whatif.ab")
+
+
 def render() -> None:
     ui.page_header("What-if budgets", "Move the budget and the weights: the scheduler replays the trace with them "
                                       "and shows what you would get for the money.")
@@ -209,6 +227,7 @@ def render() -> None:
                        "latency_weight": params["policy_params"]["latency_weight"],
                        "cache": int(params["policy_params"]["cache"])})
         beside(current, whatif)
+        side_by_side(params, whatif, provisional)
         slow, slow_jobs = ui.slow_baselines(ctx)
         front, front_jobs, front_table = frontier(ctx, table)
         ahead = precompute(ctx, params, options) if budget is not None else []

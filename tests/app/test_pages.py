@@ -272,3 +272,21 @@ def test_data_engine_settings_change_the_current_run(app_env):
     at.switch_page("../pages/overview.py").run()
     no_errors(at)
     assert metric(at, "Spend vs budget") != "no budget"
+
+
+def test_what_if_scenario_from_the_url_and_side_by_side(app_env):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["cost_weight"] = "0.4"
+    at.query_params["cache"] = "0"
+    at.run()
+    at.switch_page("../pages/what_if.py").run()
+    no_errors(at)
+    assert at.slider(key="whatif.cost_weight").value == pytest.approx(0.4)     # the shared scenario opened
+    assert at.toggle(key="whatif.cache").value is False
+    assert at.query_params["cost_weight"] == ["0.4"] or at.query_params["cost_weight"] == "0.4"
+    at.button(key="whatif.pin").click().run()
+    at.toggle(key="whatif.cache").set_value(True).run()
+    no_errors(at)
+    ab = next(d.value for d in at.dataframe if "A (pinned)" in d.value.columns)
+    row = ab[ab[""] == "cache"].iloc[0]
+    assert (row["A (pinned)"], row["B (on screen)"]) == ("off", "on")
