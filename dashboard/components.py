@@ -335,7 +335,7 @@ def sidebar():
                          help="Traces opened in this session. Load another one in Data & models.")
         else:
             st.caption("No trace loaded: open **Data & models**.")
-        if ref is not None and ref.simulated:
+        if ref is not None and ref.simulated and not source_is_workspace():
             st.badge("Simulated sample data", icon=":material/science:", color="orange")
         settings_slot = st.empty()     # filled after the page ran: it may set the default budget
         missing = [name for name in ("replay", "sls", "service") if gateway.get_gateway().feature(name)]

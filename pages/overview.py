@@ -91,10 +91,12 @@ def kpis(h: dict, run_metrics: dict, series) -> None:
 
 
 def render() -> None:
-    ui.page_header("Overview", "The scheduler on this trace against the best single model and every baseline.")
     if ui.source_is_workspace():
+        ui.page_header("Overview", "What the live scheduler did in its workspace: jobs, spend, latency, cache.")
         ui.workspace_page("overview")
         return
+    ui.page_header("Overview", "What the scheduler saves on this trace, at what quality, against the most accurate "
+                               "model and every baseline.")
     ctx = ui.require_context()
     ui.trace_source_caption(ctx)
     ui.simulated_notice(ctx, first_open=True)

@@ -181,6 +181,7 @@ def render() -> None:
                                       "and shows what you would get for the money.")
     ctx = ui.require_context()
     ui.simulated_notice(ctx)
+    ui.default_budget(ctx)         # the current run to compare with is the default scenario's, as on Overview
     gw = gateway.get_gateway()
     quick = ui.baselines(ctx)
     table = ui.metrics_table(quick)
