@@ -178,7 +178,8 @@ class Scheduler:
         if mode == "reference":
             return None if math.isnan(score) else score >= 1.0
         if mode == "verifier":
-            ok = get_task(job.task).verify(job, answer).ok
+            judge = self.updates.judge(job.task)
+            ok = (judge.verify(job, answer) if judge is not None else get_task(job.task).verify(job, answer)).ok
             return None if ok is None else bool(ok)
         return None
 
@@ -189,6 +190,17 @@ class Scheduler:
 
     def freeze(self) -> None:
         self.updates.learn = False
+
+    def artefacts(self) -> dict:
+        """What a run leaves to look at: drift events, (predicted, observed) pairs, threshold changes and
+        the cache's statistics and entries (after flushing it)."""
+        out = {"drift_events": [e.as_dict() for e in self.updates.drift.events],
+               "observations": self.updates.observations, "thresholds": self.thresholds}
+        if self.cache is not None:
+            self.cache.flush()
+            out["cache_stats"] = self.cache.stats()
+            out["cache_entries"] = self.cache.entries()
+        return out
 
     # -- persistence -------------------------------------------------------------------------------------
     def snapshot(self) -> bytes:

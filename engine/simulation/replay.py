@@ -13,6 +13,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from engine.catalog import Catalog
@@ -67,7 +68,8 @@ class ReplaySession:
         for i in range(start, stop):
             t0 = time.perf_counter()
             record = self.runner.run_job(i, self.env)
-            record.engine_us = (time.perf_counter() - t0) * 1e6
+            if not record.engine_us:     # the pipeline measures its own time; baselines are timed here
+                record = replace(record, engine_us=(time.perf_counter() - t0) * 1e6)
             self.ledger.jobs_seen = i + 1
             self.records.append(record)
             if self.events is not None and (i + 1) % CHECKPOINT_EVERY == 0:
@@ -96,8 +98,7 @@ class ReplaySession:
         state = pickle.loads(blob)
         self.runner.restore(state["runner"], self.events.decisions(self.run_id))
         self.ledger.spent_usd, self.ledger.jobs_seen = state["spent"], state["jobs_seen"]
-        self.records = [StepRecord(**{**r, "models_tried": tuple(r["models_tried"])})
-                        for r in self.events.steps(self.run_id)]
+        self.records = [StepRecord.from_step(r) for r in self.events.steps(self.run_id)]
         self._saved = len(self.records)
         log.info("resumed run %s at job %d", self.run_id, len(self.records))
 
@@ -108,7 +109,7 @@ class ReplaySession:
                               "jobs_seen": self.ledger.jobs_seen})
         decisions = [d for d in getattr(self.runner, "decisions", []) if d["seq"] >= self._saved]
         self.events.checkpoint(self.run_id, len(self.records) - 1,
-                               [{k: getattr(r, k) for k in StepRecord.__slots__} for r in new],
+                               [r.as_step() for r in new],
                                decisions, [], state)
         if getattr(self.runner, "core", None) is not None and self.runner.core.cache is not None:
             self.runner.core.cache.flush()

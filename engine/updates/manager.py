@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from engine.catalog import Catalog
 from engine.jobs import Job, Verdict
+from engine.tasks.templates import normalize_ws
 from engine.updates.drift import DriftMonitor
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class Feedback:
     attempts: tuple[Attempt, ...] = ()
     hit: object | None = None          # engine.cache CacheHit
     hit_correct: bool | None = None
+    source: str = "job"                # "job" (the pipeline) | "user" (feedback on an earlier job)
+    withdraw: str | None = None        # an answer feedback proved wrong: take it out of the cache
 
 
 def quality_label(attempt: Attempt, mode: str) -> float | None:
@@ -71,6 +74,32 @@ class UpdateManager:
         self.drift_forget = drift_forget
         self.last_seq = -1
         self.observations: list[dict] = []
+        self.judges: dict[str, object | None] = {}     # per task: its stateful verifier, None: stateless
+
+    def judge(self, task_name: str):
+        """The task's stateful label-free verifier (`task.new_judge()`, created once per task), or None
+        when the task verifies statelessly (`task.verify`)."""
+        judges = self.__dict__.setdefault("judges", {})    # snapshots from before judges existed
+        if task_name not in judges:
+            from engine.tasks import get_task
+            factory = getattr(get_task(task_name), "new_judge", None)
+            judges[task_name] = factory() if callable(factory) else None
+        return judges[task_name]
+
+    def _teach_judge(self, fb: Feedback) -> None:
+        """Tell the task's judge which outputs were right, when something other than the judge itself
+        said so: a reference score, feedback on a cache hit graded by the reference, a user."""
+        judge = self.judge(fb.job.task)
+        if judge is None:
+            return
+        external = self.mode == "reference" or fb.source == "user"
+        if not external:
+            return
+        for attempt in fb.attempts:
+            if not math.isnan(attempt.score) and attempt.output:
+                judge.learn(fb.job, attempt.output, attempt.score >= 1.0)
+        if fb.hit is not None and fb.hit_correct is not None:
+            judge.learn(fb.job, fb.hit.answer, bool(fb.hit_correct))
 
     def apply(self, fb: Feedback) -> list:
         """Apply one event; returns the drift events it raised. Re-applying an old seq does nothing."""
@@ -96,10 +125,17 @@ class UpdateManager:
                     if self.learn:
                         self.predictors.forget(attempt.model, self.drift_forget)
                     events.append(event)
+        if self.learn:
+            self._teach_judge(fb)
         if self.cache is None:
             return events
         if fb.hit is not None and fb.hit_correct is not None:
             self.cache.feedback(fb.hit, fb.hit_correct, fb.seq)
+        if fb.withdraw is not None:
+            hit = self.cache.lookup(fb.job, fb.key)
+            if hit is not None and normalize_ws(hit.answer) == normalize_ws(fb.withdraw):
+                self.cache.invalidate(hit.entry_id)
+            return events
         good = self._verified_answer(fb)
         if good is not None:
             self.cache.store(fb.job, fb.key, good.output, good.model, 1.0, fb.seq)
