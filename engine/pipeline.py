@@ -128,7 +128,7 @@ class Pipeline:
             specs = sched.candidates(names)
             in_tok = statistics.median(backend.input_tokens(job, s.name) for s in specs)
             predictions = sched.predict(job, specs, in_tok)
-            decision = sched.decide(predictions, ledger)
+            decision = sched.decide(predictions, planning_view(ledger))
             if decision.chosen is None:
                 affordable = [m for m in predictions if backend.worst_case_usd(job, m) <= ledger.remaining_usd]
         if decision.chosen is None:
@@ -149,7 +149,7 @@ class Pipeline:
                 attempts.append(Attempt(chosen, output, verdict, score, p, call.cost_usd, call.latency_s,
                                         call.input_tokens, call.output_tokens or None))
             with self.lock:
-                chosen = sched.next_model(job, decision, attempts, ledger)
+                chosen = sched.next_model(job, decision, attempts, planning_view(ledger))
         with self.lock:
             final = sched.final_attempt(attempts)
             s = next_seq()
@@ -259,6 +259,30 @@ class Pipeline:
             # from and cached; user feedback corrects it later.
             score = float(verdict.ok)
         return output, verdict, score
+
+
+class _PlanningView:
+    """A ledger as the decision sees it: money reserved by calls in flight counts as still there (most of
+    it comes back when they settle), so concurrent jobs decide as if they ran one after another. The
+    reservation before each call is what keeps spend under the ceiling."""
+
+    __slots__ = ("_ledger",)
+
+    def __init__(self, ledger: Ledger):
+        self._ledger = ledger
+
+    def __getattr__(self, name: str):
+        return getattr(self._ledger, name)
+
+    @property
+    def remaining_usd(self) -> float:
+        total = self._ledger.total_usd
+        return math.inf if total is None else max(0.0, total - self._ledger.spent_usd)
+
+
+def planning_view(ledger: Ledger) -> Ledger:
+    """`ledger` for deciding (see `_PlanningView`); the ledger itself when nothing is reserved."""
+    return _PlanningView(ledger) if getattr(ledger, "reserved_usd", 0.0) else ledger
 
 
 class _Timer:
