@@ -58,7 +58,7 @@ class Engine:
                 cache = None
         config = SchedulerConfig(cost_weight=settings.cost_weight, latency_weight=settings.latency_weight,
                                  max_attempts=settings.max_attempts, use_cache=cache is not None)
-        self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback)
+        self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback, seed=settings.seed)
         state = self.workspace / STATE_FILE
         saved = self.events.snapshot(LIVE_RUN)   # committed with the last job: never older than the file
         if saved is not None or state.exists():
@@ -76,6 +76,7 @@ class Engine:
                       else _default_client_settings().max_tokens)
         self.backend: Backend = backend or LiveBackend(lambda: self.client, catalog, max_tokens)
         self._seq = 0
+        self._unsnapshotted = 0
         self._trace_jobs: dict[tuple[str, str], Job] | None = None
         self.events.start_run(LIVE_RUN, "live")
 
@@ -287,6 +288,11 @@ class Engine:
         return job
 
     def _record(self, outcome: Outcome) -> None:
+        self._unsnapshotted += 1
+        if self._unsnapshotted < self.settings.snapshot_every:
+            self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row())
+            return
+        self._unsnapshotted = 0
         snapshot = self._snapshot()   # committed with the step: a crash after it loses no learning
         self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), snapshot=snapshot)
         self.checkpoint(snapshot)

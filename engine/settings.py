@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     | SLS_MAX_ATTEMPTS | calls per job including escalations | 3 |
     | SLS_WHEN_EXHAUSTED | cache_only / cheapest / refuse | cheapest |
     | SLS_CATALOG | JSON catalog file replacing the built-in one | none |
+    | SLS_SEED | seed of the scheduler's exploration | 0 |
+    | SLS_SNAPSHOT_EVERY | live jobs between snapshots of the learned state (1: with every job, so a killed process resumes exactly; more: faster, a crash forgets what the jobs since the last snapshot taught) | 1 |
     """
 
     model_config = SettingsConfigDict(env_prefix="SLS_", extra="ignore", frozen=True)
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=10)
     when_exhausted: Literal["cache_only", "cheapest", "refuse"] = "cheapest"
     catalog: Path | None = None
+    seed: int = Field(default=0, ge=0)
+    snapshot_every: int = Field(default=1, ge=1)
 
     @field_validator("workspace", "trace", "data_dir", "catalog")
     @classmethod

@@ -155,3 +155,46 @@ def baseline_names(trace: Trace) -> list[str]:
     """The baselines `sls baselines` reports: each single model, random, cheapest, best-single, oracle."""
     return [n for n in policy_names(trace.model_names)
             if n.startswith("single:") or n in ("random", "cheapest", "best-single", "oracle")]
+
+
+def replay_through_engine(trace: Trace, options: ReplayOptions | None = None, *, scoring: str | None = None,
+                          progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """`sls` over `trace` through the live `Engine` (its pipeline, event log and checkpoints) with the
+    recorded-trace backend, one job at a time. Gives the same accuracy, cost, LLM calls and cache hits as
+    `replay(trace, "sls", options)`: the parity test of the one job pipeline."""
+    import tempfile
+
+    from engine.cache import CacheManager
+    from engine.service import build_engine
+    from engine.settings import load_settings
+    from engine.simulation.backend import ReplayBackend
+
+    options = options or ReplayOptions()
+    if options.feedback not in FEEDBACK_MODES:
+        raise SettingsError(f"feedback must be one of {', '.join(FEEDBACK_MODES)}, got '{options.feedback}'")
+    if options.policy_params:
+        raise SettingsError("--through-engine runs the engine's own configuration: no policy parameters")
+    catalog = Catalog(list(Catalog.from_trace_models(trace.models)))
+    env = ReplayEnv(trace, catalog, scoring=scoring or "parsed")
+    with tempfile.TemporaryDirectory(prefix="sls-through-engine-") as tmp:
+        workspace = options.workspace or tmp
+        settings = load_settings(workspace=workspace, feedback=options.feedback, when_exhausted=options.exhausted,
+                                 seed=options.seed, snapshot_every=1 if options.workspace else 1_000_000)
+        engine = build_engine(settings, catalog=catalog, backend=ReplayBackend(env),
+                              cache=CacheManager(None))
+        started = time.perf_counter()
+        try:
+            outcomes = engine.run_outcomes(trace.jobs(), budget=options.budget_usd, concurrency=1,
+                                           progress=progress)
+        finally:
+            engine.close()
+        wall = time.perf_counter() - started
+    failed = [o for o in outcomes if not isinstance(o, StepRecord)]
+    if failed:
+        raise failed[0]
+    metrics = summarise(outcomes, policy="sls", budget=options.budget_usd, latency_modelled=env.latency_modelled,
+                        wall_time_s=wall)
+    metrics["scoring"] = env.scoring
+    metrics["feedback"] = options.feedback
+    metrics["through_engine"] = True
+    return RunResult("sls", metrics, outcomes, {})
