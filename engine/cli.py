@@ -11,8 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine.config import EXHAUSTED_BEHAVIOURS, FEEDBACK_MODES
 from engine.errors import EngineError, SettingsError
-from engine.scheduling.budget import EXHAUSTED_BEHAVIOURS
 
 log = logging.getLogger("engine.cli")
 
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = trace_command("replay", cmd_replay, "replay a trace through one policy")
     replay_args(p)
-    p.add_argument("--feedback", choices=("reference", "verifier", "none"), default="reference")
+    p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--workspace", help="workspace directory (cache, event log, snapshots); resumable")
     p.add_argument("--when-exhausted", choices=EXHAUSTED_BEHAVIOURS, default="cheapest")
     p.add_argument("--through-engine", action="store_true",
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True)
     p.add_argument("--budgets", required=True, help="comma-separated budgets in USD, e.g. 0.1,0.2,0.5")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--feedback", choices=("reference", "verifier", "none"), default="reference")
+    p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--scoring", choices=("recorded", "parsed"))
     p.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     p.add_argument("--json", action="store_true")

@@ -56,8 +56,7 @@ class Engine:
             except Exception as exc:          # a cache that cannot open degrades to no cache, loudly
                 log.warning("cache unavailable (%s); continuing without it", exc)
                 cache = None
-        config = SchedulerConfig(cost_weight=settings.cost_weight, latency_weight=settings.latency_weight,
-                                 max_attempts=settings.max_attempts, use_cache=cache is not None)
+        config = SchedulerConfig.from_settings(settings, use_cache=cache is not None)
         self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback, seed=settings.seed)
         state = self.workspace / STATE_FILE
         saved = self.events.snapshot(LIVE_RUN)   # committed with the last job: never older than the file

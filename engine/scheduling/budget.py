@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from engine.config import EXHAUSTED_BEHAVIOURS
 from engine.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class WhenExhausted(StrEnum):
     REFUSE = "refuse"            # refuse with a clear status, the cache included: the run's money is gone
 
 
-EXHAUSTED_BEHAVIOURS = tuple(b.value for b in WhenExhausted)
+if tuple(b.value for b in WhenExhausted) != EXHAUSTED_BEHAVIOURS:   # one list of names
+    raise ImportError("WhenExhausted and engine.config.EXHAUSTED_BEHAVIOURS disagree")
 
 
 @dataclass(frozen=True)

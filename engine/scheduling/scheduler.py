@@ -11,6 +11,8 @@ import random
 from dataclasses import dataclass
 
 from engine.catalog import Catalog, ModelSpec
+from engine.config import DEFAULT_COST_WEIGHT
+from engine.errors import SettingsError
 from engine.jobs import Job
 from engine.predictors import Prediction, Predictors
 from engine.scheduling.budget import BudgetLedger
@@ -24,7 +26,7 @@ from engine.updates.manager import Attempt, Feedback, UpdateManager
 class SchedulerConfig:
     """One configuration for every trace. Weights are dimensionless (see `engine.scheduling.decision`)."""
 
-    cost_weight: float = 0.03        # λ without a budget: success probability traded for one median-cost call
+    cost_weight: float = DEFAULT_COST_WEIGHT   # success probability traded for one median-cost call
     latency_weight: float = 0.0      # μ
     max_attempts: int = 3            # calls per job including escalations
     use_cache: bool = True
@@ -43,12 +45,24 @@ class SchedulerConfig:
 
     @classmethod
     def from_params(cls, params: dict, **overrides) -> SchedulerConfig:
-        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
-        if "cache" in params:
-            known["use_cache"] = bool(params["cache"])
+        """A config from policy parameters (`cache` is `use_cache`); an unknown key is a `SettingsError`
+        naming it (a misspelt weight used to be dropped silently and the default used instead)."""
+        unknown = sorted(k for k in params if k not in cls.__dataclass_fields__ and k != "cache")
+        if unknown:
+            raise SettingsError(f"unknown scheduler parameter(s) {', '.join(map(repr, unknown))}; accepted: "
+                                f"{', '.join(sorted([*cls.__dataclass_fields__, 'cache']))}")
+        known = dict(params)
+        if "cache" in known:
+            known["use_cache"] = bool(known.pop("cache"))
         if known.get("models") is not None:
             known["models"] = tuple(known["models"])
         return cls(**{**known, **overrides})
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> SchedulerConfig:
+        """The live engine's config, built once from its `Settings`."""
+        return cls(cost_weight=settings.cost_weight, latency_weight=settings.latency_weight,
+                   max_attempts=settings.max_attempts, **overrides)
 
 
 def answer_key(answer: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.catalog import Catalog
+from engine.config import FEEDBACK_MODES
 from engine.errors import SettingsError
 from engine.scheduling.budget import BudgetLedger
 from engine.simulation.env import ReplayEnv
@@ -25,7 +26,6 @@ from engine.simulation.policy import ReplayOptions, policy_names, resolve
 from engine.simulation.records import RunResult, StepRecord
 from engine.traces.model import Trace
 
-FEEDBACK_MODES = ("reference", "verifier", "none")
 CHECKPOINT_EVERY = int(os.environ.get("SLS_CHECKPOINT_EVERY", "500"))
 log = logging.getLogger(__name__)
 

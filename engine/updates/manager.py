@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass
 
 from engine.catalog import Catalog
+from engine.config import FEEDBACK_MODES
 from engine.jobs import Job, Verdict
 from engine.tasks.templates import normalize_ws
 from engine.updates.drift import DriftMonitor
 
 log = logging.getLogger(__name__)
-FEEDBACK_MODES = ("reference", "verifier", "none")
 
 
 @dataclass(frozen=True, slots=True)
