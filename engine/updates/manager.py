@@ -1,6 +1,8 @@
-"""The update manager: the only writer of learned state. Applies one feedback event at a time.
+"""The dynamic update manager: the only writer of learned state. Applies one feedback event at a time.
 
-Per event: learn the predictors from every attempt (quality label per feedback mode, tokens, cost,
+Entry point: `UpdateManager.apply(feedback)` (plus `admit` for a new candidate model and `after_job` for the
+pacer and counters). Learned state it owns: predictors, the pacer and counters, cache writes and
+invalidations (user feedback included), thresholds, drift monitors, and the tasks' judges. Per event: learn the predictors from every attempt (quality label per feedback mode, tokens, cost,
 latency), feed each model's residual to its drift detector and adapt on drift, confirm or refute a cache
 hit, and insert a verified answer into the cache. Idempotent per event sequence number.
 """
@@ -65,7 +67,8 @@ class UpdateManager:
     """Applies feedback events to predictors, cache and drift monitors."""
 
     def __init__(self, predictors, cache, catalog: Catalog, *, mode: str = "reference",
-                 drift: DriftMonitor | None = None, learn: bool = True, drift_forget: float = 0.2):
+                 drift: DriftMonitor | None = None, learn: bool = True, drift_forget: float = 0.2,
+                 pacer=None):
         if mode not in FEEDBACK_MODES:
             raise ValueError(f"feedback mode must be one of {FEEDBACK_MODES}")
         self.predictors, self.cache, self.catalog, self.mode = predictors, cache, catalog, mode
@@ -75,6 +78,24 @@ class UpdateManager:
         self.last_seq = -1
         self.observations: list[dict] = []
         self.judges: dict[str, object | None] = {}     # per task: its stateful verifier, None: stateless
+        self.pacer = pacer                               # budget pacing (λ), moved after every job
+        self.known: set[str] = set()                     # models the predictors have been told about
+        self.thresholds: list[dict] = []                 # semantic-cache thresholds after each false hit
+        self.jobs_done = 0
+        self.jobs_called = 0                             # jobs the cache did not answer
+
+    def admit(self, spec) -> None:
+        """A candidate model: the predictors start it from what its features predict (once)."""
+        if spec.name not in self.known:
+            self.predictors.add_model(spec)
+            self.known.add(spec.name)
+
+    def after_job(self, ledger, called: bool = False) -> None:
+        """Count the job and move λ against the budget line (before the ledger counts the job as seen)."""
+        self.jobs_done += 1
+        self.jobs_called += called
+        if self.pacer is not None:
+            self.pacer.update(ledger)
 
     def judge(self, task_name: str):
         """The task's stateful label-free verifier (`task.new_judge()`, created once per task), or None
@@ -131,6 +152,9 @@ class UpdateManager:
             return events
         if fb.hit is not None and fb.hit_correct is not None:
             self.cache.feedback(fb.hit, fb.hit_correct, fb.seq)
+            if fb.hit_correct is False:
+                self.thresholds.append({"seq": fb.seq, "task": fb.job.task,
+                                        "threshold": self.cache.threshold(fb.job.task)})
         if fb.withdraw is not None:
             hit = self.cache.lookup(fb.job, fb.key)
             if hit is not None and normalize_ws(hit.answer) == normalize_ws(fb.withdraw):
