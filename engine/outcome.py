@@ -87,15 +87,14 @@ class Outcome:
                 "failures": list(self.failures), "score": _num(self.score), "predicted_p": _num(self.predicted_p),
                 "engine_ms": round(self.engine_us / 1000, 3), "engine_us": self.engine_us,
                 "reason": self.reason, "false_hit": self.false_hit, "explore_gap": self.explore_gap,
-                "explored": self.explored, "lambda": self.lam, "drift": list(self.drift)}
+                "explored": self.explored, "lambda": self.lam, "drift": list(self.drift),
+                "decision": None if self.decision is None else {
+                    "chosen": self.decision.chosen, "reason": self.decision.reason,
+                    "explored": self.decision.explored, "table": [r.as_dict() for r in self.decision.table]}}
 
     def as_result(self) -> dict:
-        """What `Engine.ask`/`run` return: the step plus the decision table; `attempts` lists the models."""
-        d = self.decision
-        return {**self.as_step(),
-                "decision": None if d is None else {"chosen": d.chosen, "reason": d.reason,
-                                                    "explored": d.explored,
-                                                    "table": [r.as_dict() for r in d.table]}}
+        """What `Engine.ask`/`run` return (the same dict the event log keeps for a live job)."""
+        return self.as_step()
 
     @classmethod
     def from_step(cls, step: dict) -> Outcome:
