@@ -11,7 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine.errors import EngineError
+from engine.config import EXHAUSTED_BEHAVIOURS, FEEDBACK_MODES
+from engine.errors import EngineError, SettingsError
 
 log = logging.getLogger("engine.cli")
 
@@ -80,9 +81,15 @@ def cmd_replay(args) -> int:
     trace = _load(args.trace)   # first: a bad trace is reported before anything heavy is imported
     from engine.simulation.replay import replay
     args._n_jobs = trace.n_queries
+    if args.through_engine and args.policy != "sls":
+        raise SettingsError(f"--through-engine runs the engine's own policy 'sls', not '{args.policy}'")
     update, close = _progress_bar(args.progress, args.policy)
     try:
-        result = replay(trace, args.policy, _options(args), scoring=args.scoring, progress=update)
+        if args.through_engine:
+            from engine.simulation.replay import replay_through_engine
+            result = replay_through_engine(trace, _options(args), scoring=args.scoring, progress=update)
+        else:
+            result = replay(trace, args.policy, _options(args), scoring=args.scoring, progress=update)
     finally:
         close()
     _emit([result.metrics], args.json)
@@ -147,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = trace_command("replay", cmd_replay, "replay a trace through one policy")
     replay_args(p)
-    p.add_argument("--feedback", choices=("reference", "verifier", "none"), default="reference")
+    p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--workspace", help="workspace directory (cache, event log, snapshots); resumable")
-    p.add_argument("--when-exhausted", choices=("cache_only", "cheapest", "refuse"), default="cheapest")
+    p.add_argument("--when-exhausted", choices=EXHAUSTED_BEHAVIOURS, default="cheapest")
+    p.add_argument("--through-engine", action="store_true",
+                   help="run the trace through the live Engine with the recorded-trace backend (policy sls)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                    help="progress bar on stderr (default: when stderr is a terminal)")
 
@@ -160,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True)
     p.add_argument("--budgets", required=True, help="comma-separated budgets in USD, e.g. 0.1,0.2,0.5")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--feedback", choices=("reference", "verifier", "none"), default="reference")
+    p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--scoring", choices=("recorded", "parsed"))
     p.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     p.add_argument("--json", action="store_true")

@@ -37,3 +37,9 @@ def is_valid_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def estimate_input_tokens(text: str) -> float:
+    """The one input-token estimate (where a call's usage is not known yet): the text plus a prompt's
+    worth of instructions."""
+    return len(text) / 4.0 + 50.0

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-import re
+import statistics
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +22,14 @@ from pathlib import Path
 from engine.catalog import Catalog
 from engine.errors import ClientError, EngineError, SettingsError, UnknownNameError, WorkspaceError
 from engine.eventlog import EventLog, Snapshot
-from engine.jobs import Job, Verdict, is_valid_text
-from engine.scheduling.budget import BudgetLedger
+from engine.jobs import Job, Verdict, estimate_input_tokens, is_valid_text
+from engine.live_backend import LiveBackend, valid_text  # noqa: F401 - valid_text re-exported
+from engine.outcome import Outcome
+from engine.pipeline import Backend, Pipeline
+from engine.scheduling.budget import BudgetLedger, Ledger
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.settings import Settings, load_settings
 from engine.tasks import get_task
-from engine.tasks.templates import normalize_ws
 from engine.updates.manager import Attempt, Feedback
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Engine:
     """The live scheduler. Thread-safe: scheduling and learning happen under one lock, model calls outside."""
 
     def __init__(self, settings: Settings, catalog: Catalog, *, client_settings=None, trace=None,
-                 client=None):
+                 client=None, backend: Backend | None = None, cache=None):
         self.settings, self.catalog, self.trace = settings, catalog, trace
         self.workspace = Path(settings.workspace)
         try:
@@ -48,15 +49,15 @@ class Engine:
         except OSError as exc:
             raise WorkspaceError(f"cannot use the workspace {self.workspace}: {exc.strerror or exc}") from None
         self.events = EventLog(self.workspace / "events.sqlite")
-        from engine.cache import CacheManager
-        try:
-            cache = CacheManager.open(self.workspace, chroma_url=settings.chroma_url)
-        except Exception as exc:          # a cache that cannot open degrades to no cache, loudly
-            log.warning("cache unavailable (%s); continuing without it", exc)
-            cache = None
-        config = SchedulerConfig(cost_weight=settings.cost_weight, latency_weight=settings.latency_weight,
-                                 max_attempts=settings.max_attempts, use_cache=cache is not None)
-        self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback)
+        if cache is None:
+            from engine.cache import CacheManager
+            try:
+                cache = CacheManager.open(self.workspace, chroma_url=settings.chroma_url)
+            except Exception as exc:          # a cache that cannot open degrades to no cache, loudly
+                log.warning("cache unavailable (%s); continuing without it", exc)
+                cache = None
+        config = SchedulerConfig.from_settings(settings, use_cache=cache is not None)
+        self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback, seed=settings.seed)
         state = self.workspace / STATE_FILE
         saved = self.events.snapshot(LIVE_RUN)   # committed with the last job: never older than the file
         if saved is not None or state.exists():
@@ -69,7 +70,12 @@ class Engine:
         self._client_settings = client_settings
         self._client = client
         self._lock = threading.RLock()
+        self.pipeline = Pipeline(self.scheduler, when_exhausted=settings.when_exhausted, lock=self._lock)
+        max_tokens = (client_settings.max_tokens if client_settings is not None
+                      else _default_client_settings().max_tokens)
+        self.backend: Backend = backend or LiveBackend(lambda: self.client, catalog, max_tokens)
         self._seq = 0
+        self._unsnapshotted = 0
         self._trace_jobs: dict[tuple[str, str], Job] | None = None
         self.events.start_run(LIVE_RUN, "live")
 
@@ -80,8 +86,10 @@ class Engine:
         if self._client is None:
             from engine.clients.factory import build_resilient_client
             from engine.clients.settings import ClientSettings
-            self._client = build_resilient_client(self.catalog, self._client_settings or ClientSettings(),
-                                                  self.trace)
+            with self._lock:
+                if self._client is None:
+                    self._client = build_resilient_client(self.catalog, self._client_settings or ClientSettings(),
+                                                          self.trace)
         return self._client
 
     def available_models(self) -> list[str]:
@@ -103,21 +111,22 @@ class Engine:
         check_job(job)
         return job
 
-    def plan(self, job: Job, models: list[str] | None = None, ledger: BudgetLedger | None = None) -> dict:
+    def plan(self, job: Job, models: list[str] | None = None, ledger: Ledger | None = None) -> dict:
         """Cache lookup and per-model predictions for a job, without calling anything (the Playground)."""
         with self._lock:
             key, hit = self.scheduler.lookup(job)
             names = models or self.catalog.names
             specs = self.scheduler.candidates(names)
-            predictions = self.scheduler.predict(job, specs, _input_tokens(job))
+            in_tok = statistics.median(self.backend.input_tokens(job, s.name) for s in specs) if specs else 0.0
+            predictions = self.scheduler.predict(job, specs, in_tok)
             decision = self.scheduler.decide(predictions, ledger or BudgetLedger())
         return {"cache_hit": None if hit is None else {"answer": hit.answer, "model": hit.model,
                                                        "kind": hit.kind, "similarity": hit.similarity},
-                "decision": {"chosen": decision.chosen, "reason": decision.reason,
+                "decision": {"chosen": decision.chosen, "reason": decision.reason, "explored": decision.explored,
                              "table": [r.as_dict() for r in decision.table]}}
 
     def ask(self, text: str, task: str, *, labels: Iterable[str] = (), budget: float | None = None,
-            model: str | None = None, reference: str | None = None, ledger: BudgetLedger | None = None) -> dict:
+            model: str | None = None, reference: str | None = None, ledger: Ledger | None = None) -> dict:
         """Run one job through the whole engine and return what happened (see `sls ask --json`)."""
         job = self.make_job(text, task, labels, reference)
         budget = check_budget(budget)
@@ -126,83 +135,38 @@ class Engine:
         ledger = ledger or BudgetLedger(budget)
         return self.process(job, ledger, model=model)
 
-    def process(self, job: Job, ledger: BudgetLedger, *, model: str | None = None) -> dict:
-        started = time.perf_counter()
+    def process(self, job: Job, ledger: Ledger, *, model: str | None = None) -> dict:
+        """One job through the pipeline, logged; its outcome as a plain dict (`Outcome.as_result`)."""
+        return self.handle(job, ledger, model=model).as_result()
+
+    def handle(self, job: Job, ledger: Ledger, *, model: str | None = None) -> Outcome:
+        """One job through the pipeline (cache → scheduler → backend → judge → update manager), logged."""
         check_job(job)
         self._check_model(model)
-        task = get_task(job.task)
+        outcome = self.pipeline.handle(job, ledger, self.backend, seq=self._next_seq, model=model)
         with self._lock:
-            key, hit = self.scheduler.lookup(job) if model is None else (task.cache_key(job), None)
-            if hit is not None:
-                seq = self._next_seq()
-                self.scheduler.feedback(Feedback(seq, job, key, (), hit, None))
-                result = self._result(job, seq, hit.answer, hit.model, 0.0, 0.0, Verdict(True, "cache hit"),
-                                      True, None, started, [])
-                self._record(seq, job, result, "cache")
-                return result
-            names = [model] if model else self.available_models()
-            if not names:
-                raise ClientError("no model is reachable: configure ANTHROPIC_API_KEY or load a trace to replay")
-            specs = self.scheduler.candidates(names)
-            predictions = self.scheduler.predict(job, specs, _input_tokens(job))
-            decision = self.scheduler.decide(predictions, ledger)
-            if decision.chosen is None:
-                seq = self._next_seq()
-                result = self._result(job, seq, "", None, 0.0, 0.0, Verdict(False, "budget exhausted"), False,
-                                      decision, started, [])
-                self._record(seq, job, result, "refused")
-                return result
-
-        messages = task.prompt(job)
-        attempts: list[Attempt] = []
-        failures: list[str] = []
-        chosen = decision.chosen
-        while chosen is not None:
-            try:
-                completion = self.client.call(chosen, messages, job_id=job.job_id)
-            except ClientError as exc:       # a failed model is negative feedback and a fallback
-                failures.append(f"{chosen}: {exc}")
-                attempts.append(Attempt(chosen, "", Verdict(False, "call failed"), 0.0,
-                                        predictions[chosen].p_success, 0.0, 0.0, _input_tokens(job), None))
-            else:
-                with self._lock:    # check-and-charge must not interleave with another job's
-                    ledger.charge(min(completion.cost_usd, ledger.remaining_usd))
-                output = task.parse(valid_text(completion.text), job)
-                verdict = task.verify(job, output)
-                # Without a reference (a live job) the verifier is the judge, so verified answers are learned
-                # from and cached; `feedback()` corrects it later.
-                score = task.score(job, output) if job.reference else (
-                    None if verdict.ok is None else float(verdict.ok))
-                attempts.append(Attempt(chosen, output, verdict, math.nan if score is None else score,
-                                        predictions[chosen].p_success, completion.cost_usd, completion.latency_s,
-                                        float(completion.input_tokens or _input_tokens(job)),
-                                        completion.output_tokens))
-            with self._lock:
-                chosen = self.scheduler.next_model(job, decision, attempts, ledger)
-        with self._lock:
-            # The seq is taken when the job's feedback is applied: jobs finish out of order, and the update
-            # manager ignores an event whose seq is not above the last one it applied.
-            seq = self._next_seq()
-            final = self.scheduler.final_attempt(attempts)
-            # A failed call teaches the predictors too (verdict False), so a failing model loses traffic.
-            self.scheduler.feedback(Feedback(seq, job, key, tuple(attempts)))
-            self.scheduler.after_job(ledger, called=True)
-            result = self._result(job, seq, final.output, final.model, sum(a.cost_usd for a in attempts),
-                                  sum(a.latency_s for a in attempts), final.verdict, False, decision, started,
-                                  attempts, failures)
-            self._record(seq, job, result, "model")
-        return result
+            self._record(outcome)
+        return outcome
 
     def run(self, jobs: list[Job], *, budget: float | None = None, concurrency: int = 4,
             progress: Callable[[int, int], None] | None = None) -> list[dict]:
         """Process many jobs with up to `concurrency` calls in flight; results in input order. A job the
         engine cannot take (empty text, unknown task) gets a result with an `error` and no answer."""
+        results = self.run_outcomes(jobs, budget=budget, concurrency=concurrency, progress=progress)
+        return [r.as_result() if isinstance(r, Outcome) else
+                {"job_id": job.job_id, "error": str(r), "answer": None, "model": None, "cost_usd": 0.0,
+                 "latency_s": 0.0, "verdict": "error", "cached": False}
+                for job, r in zip(jobs, results, strict=True)]
+
+    def run_outcomes(self, jobs: list[Job], *, budget: float | None = None, concurrency: int = 4,
+                     progress: Callable[[int, int], None] | None = None) -> list[Outcome | EngineError]:
+        """`run`, returning each job's `Outcome` (or the `EngineError` that kept the engine from taking it)."""
         budget = check_budget(budget)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise SettingsError(f"concurrency must be a whole number of calls in flight, got {concurrency!r}")
         ledger = BudgetLedger(budget, len(jobs))
         jobs = [self._replayable(job, strict=False) if _valid_job(job) else job for job in jobs]
-        results: list[dict | None] = [None] * len(jobs)
+        results: list[Outcome | EngineError | None] = [None] * len(jobs)
         done = 0
         stopped: list[WorkspaceError] = []   # a workspace that cannot be written stops the run
 
@@ -211,13 +175,12 @@ class Engine:
             if stopped:
                 return
             try:
-                results[k] = self.process(jobs[k], ledger)
+                results[k] = self.handle(jobs[k], ledger)
             except WorkspaceError as exc:
                 stopped.append(exc)
                 return
             except EngineError as exc:
-                results[k] = {"job_id": jobs[k].job_id, "error": str(exc), "answer": None, "model": None,
-                              "cost_usd": 0.0, "latency_s": 0.0, "verdict": "error", "cached": False}
+                results[k] = exc
             with self._lock:
                 done += 1
                 ledger.jobs_seen = done
@@ -249,17 +212,15 @@ class Engine:
             job = Job(job_id, step["task"], step["text"], step.get("dataset", "live"),
                       labels=tuple(step.get("labels") or ()))
             model = step.get("model")
+            attempts = ()
             if model and model in self.catalog:
-                attempt = Attempt(model, step.get("answer") or "", Verdict(score >= 1.0, "user feedback"), score,
-                                  step.get("predicted_p") or 0.5, 0.0, 0.0, _input_tokens(job), None)
-                self.scheduler.feedback(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job),
-                                                 (attempt,)))
-            if score < 1.0 and self.scheduler.cache is not None:
-                # The answer was wrong: withdraw it from the cache, whether this job was served from it or
-                # its answer was stored after the call.
-                _, hit = self.scheduler.lookup(job)
-                if hit is not None and normalize_ws(hit.answer) == normalize_ws(step.get("answer") or ""):
-                    self.scheduler.cache.invalidate(hit.entry_id)
+                attempts = (Attempt(model, step.get("answer") or "", Verdict(score >= 1.0, "user feedback"), score,
+                                    step.get("predicted_p") or 0.5, 0.0, 0.0, estimate_input_tokens(job.text), None),)
+            # The update manager learns from it and, when the answer was wrong, withdraws it from the cache
+            # (whether this job was served from it or its answer was stored after the call).
+            self.scheduler.feedback(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job), attempts,
+                                             source="user",
+                                             withdraw=(step.get("answer") or "") if score < 1.0 else None))
             snapshot = self._snapshot()    # the feedback row and the state that learned from it, together
             self.events.add_feedback(run_id, job_id, step["seq"], score, "user", snapshot=snapshot)
             self.checkpoint(snapshot)
@@ -325,30 +286,15 @@ class Engine:
                               "answers only the jobs it recorded")
         return job
 
-    def _result(self, job, seq, answer, model, cost, latency, verdict, cached, decision, started, attempts,
-                failures=()) -> dict:
-        return {"job_id": job.job_id, "seq": seq, "task": job.task, "dataset": job.dataset, "text": job.text,
-                "labels": list(job.labels), "answer": answer, "model": model, "cost_usd": round(cost, 8),
-                "latency_s": round(latency, 4), "verdict": "ok" if verdict.ok else
-                ("unknown" if verdict.ok is None else "rejected"), "verdict_reason": verdict.reason,
-                "cached": cached, "attempts": [a.model for a in attempts], "failures": list(failures),
-                "engine_ms": round((time.perf_counter() - started) * 1000 - latency * 1000 * (not cached), 3),
-                "predicted_p": None if decision is None or model is None else next(
-                    (r.p_success for r in decision.table if r.model == model), None),
-                "decision": None if decision is None else {
-                    "chosen": decision.chosen, "reason": decision.reason,
-                    "table": [r.as_dict() for r in decision.table]}}
-
-    def _record(self, seq: int, job: Job, result: dict, source: str) -> None:
-        step = {**result, "seq": seq, "source": source, "score": None}
+    def _record(self, outcome: Outcome) -> None:
+        self._unsnapshotted += 1
+        if self._unsnapshotted < self.settings.snapshot_every:
+            self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row())
+            return
+        self._unsnapshotted = 0
         snapshot = self._snapshot()   # committed with the step: a crash after it loses no learning
-        self.events.record_step(LIVE_RUN, step, result["decision"] and {"seq": seq, **result["decision"]},
-                                snapshot=snapshot)
+        self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), snapshot=snapshot)
         self.checkpoint(snapshot)
-
-
-def _input_tokens(job: Job) -> float:
-    return len(job.text) / 4.0 + 60.0
 
 
 # -- input validation -------------------------------------------------------------------------------------
@@ -381,9 +327,6 @@ def check_job(job: Job) -> None:
                               "decode the input as UTF-8 before sending it")
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _valid_job(job: Job) -> bool:
     try:
         check_job(job)
@@ -394,19 +337,18 @@ def _valid_job(job: Job) -> bool:
 
 
 
-def valid_text(text: str) -> str:
-    """`text` with lone surrogates replaced by U+FFFD: a model's answer is parsed and stored, and a JSON
-    "\\ud800" escape in an API response decodes to one."""
-    return text if is_valid_text(text) else _SURROGATE.sub("\ufffd", text)
-
-
 def _show(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _default_client_settings():
+    from engine.clients.settings import ClientSettings
+    return ClientSettings()
+
+
 def build_engine(settings: Settings | None = None, *, catalog: Catalog | None = None, client_settings=None,
-                 trace=None, client=None) -> Engine:
+                 trace=None, client=None, backend: Backend | None = None, cache=None) -> Engine:
     """The composition root: settings → catalog → cache, event log, scheduler, clients."""
     settings = settings or load_settings()
     if catalog is None:
@@ -414,5 +356,6 @@ def build_engine(settings: Settings | None = None, *, catalog: Catalog | None = 
         if trace is not None:
             catalog = Catalog(list(Catalog.from_trace_models(trace.models)) +
                               [m for m in catalog if m.name not in trace.model_names])
-    return Engine(settings, catalog, client_settings=client_settings, trace=trace, client=client)
+    return Engine(settings, catalog, client_settings=client_settings, trace=trace, client=client, backend=backend,
+                  cache=cache)
 

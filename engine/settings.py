@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.config import DEFAULT_COST_WEIGHT, EXHAUSTED_BEHAVIOURS, FEEDBACK_MODES
 from engine.errors import SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,21 +31,25 @@ class Settings(BaseSettings):
     | SLS_MAX_ATTEMPTS | calls per job including escalations | 3 |
     | SLS_WHEN_EXHAUSTED | cache_only / cheapest / refuse | cheapest |
     | SLS_CATALOG | JSON catalog file replacing the built-in one | none |
+    | SLS_SEED | seed of the scheduler's exploration | 0 |
+    | SLS_SNAPSHOT_EVERY | live jobs between snapshots of the learned state (1: with every job, so a killed process resumes exactly; more: faster, a crash forgets what the jobs since the last snapshot taught) | 1 |
     """
 
-    model_config = SettingsConfigDict(env_prefix="SLS_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="SLS_", extra="forbid", frozen=True)
 
     workspace: Path = Field(default=Path("workspace"))
     trace: Path = Field(default=SAMPLE_TRACE)
     data_dir: Path = Field(default=REPO_ROOT.parent / "shared" / "data")
     chroma_url: str | None = None
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    feedback: Literal["reference", "verifier", "none"] = "reference"
-    cost_weight: float = Field(default=0.03, ge=0, le=100, allow_inf_nan=False)
+    feedback: Literal[FEEDBACK_MODES] = "reference"
+    cost_weight: float = Field(default=DEFAULT_COST_WEIGHT, ge=0, le=100, allow_inf_nan=False)
     latency_weight: float = Field(default=0.0, ge=0, le=100, allow_inf_nan=False)
     max_attempts: int = Field(default=3, ge=1, le=10)
-    when_exhausted: Literal["cache_only", "cheapest", "refuse"] = "cheapest"
+    when_exhausted: Literal[EXHAUSTED_BEHAVIOURS] = "cheapest"
     catalog: Path | None = None
+    seed: int = Field(default=0, ge=0)
+    snapshot_every: int = Field(default=1, ge=1)
 
     @field_validator("workspace", "trace", "data_dir", "catalog")
     @classmethod

@@ -50,6 +50,7 @@ class Decision:
     table: tuple[Row, ...]
     reason: str
     cost_weight: float
+    explored: bool = False     # Thompson sampling chose another model than the best expected utility
 
     @property
     def explore_gap(self) -> float:
@@ -101,11 +102,12 @@ def decide(predictions: Mapping[str, Prediction], *, cost_weight: float, latency
     best = max(affordable, key=lambda r: (r.sampled_utility, -r.cost_usd, r.model))
     top_mean = max(affordable, key=lambda r: (r.utility, -r.cost_usd, r.model))
     cheapest = min(affordable, key=lambda r: (r.cost_usd, r.model))
-    if best.model != top_mean.model:
+    explored = best.model != top_mean.model
+    if explored:
         why = f"exploring: sampled utility of {best.model} beat the best expected ({top_mean.model})"
     elif best.model == cheapest.model:
         why = f"cheapest affordable model with the best utility (p={best.p_success:.2f})"
     else:
         why = (f"best utility p−λ·cost={best.utility:.3f} (p={best.p_success:.2f}, "
                f"${best.cost_usd:.5f}, λ={cost_weight:.3g})")
-    return Decision(best.model, tuple(rows), why, cost_weight)
+    return Decision(best.model, tuple(rows), why, cost_weight, explored)

@@ -1,6 +1,10 @@
-"""The scheduler core shared by replays and live runs: cache lookup, predictions, the decision, escalation
-choice and feedback. It owns the learned state (predictors, cache, pacer, drift monitors) and nothing else:
-where answers come from (a trace, a live client) is the caller's business.
+"""The performance–cost optimized scheduler: predictions, the decision, escalation and the final answer.
+
+It reads learned state and writes none: the update manager (`engine.updates`) is the only writer of the
+predictors, the pacer and counters, the cache, thresholds, drift monitors and judges; the cache manager
+(`engine.cache`) answers lookups. `Scheduler` holds the three peers together for the pipeline
+(`engine.pipeline`), which is where a job goes through them; where answers come from (a trace, a live
+client) is the backend's business.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import random
 from dataclasses import dataclass
 
 from engine.catalog import Catalog, ModelSpec
+from engine.config import DEFAULT_COST_WEIGHT
+from engine.errors import SettingsError
 from engine.jobs import Job
 from engine.predictors import Prediction, Predictors
 from engine.scheduling.budget import BudgetLedger
@@ -24,7 +30,7 @@ from engine.updates.manager import Attempt, Feedback, UpdateManager
 class SchedulerConfig:
     """One configuration for every trace. Weights are dimensionless (see `engine.scheduling.decision`)."""
 
-    cost_weight: float = 0.03        # λ without a budget: success probability traded for one median-cost call
+    cost_weight: float = DEFAULT_COST_WEIGHT   # success probability traded for one median-cost call
     latency_weight: float = 0.0      # μ
     max_attempts: int = 3            # calls per job including escalations
     use_cache: bool = True
@@ -43,12 +49,24 @@ class SchedulerConfig:
 
     @classmethod
     def from_params(cls, params: dict, **overrides) -> SchedulerConfig:
-        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
-        if "cache" in params:
-            known["use_cache"] = bool(params["cache"])
+        """A config from policy parameters (`cache` is `use_cache`); an unknown key is a `SettingsError`
+        naming it (a misspelt weight used to be dropped silently and the default used instead)."""
+        unknown = sorted(k for k in params if k not in cls.__dataclass_fields__ and k != "cache")
+        if unknown:
+            raise SettingsError(f"unknown scheduler parameter(s) {', '.join(map(repr, unknown))}; accepted: "
+                                f"{', '.join(sorted([*cls.__dataclass_fields__, 'cache']))}")
+        known = dict(params)
+        if "cache" in known:
+            known["use_cache"] = bool(known.pop("cache"))
         if known.get("models") is not None:
             known["models"] = tuple(known["models"])
         return cls(**{**known, **overrides})
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> SchedulerConfig:
+        """The live engine's config, built once from its `Settings`."""
+        return cls(cost_weight=settings.cost_weight, latency_weight=settings.latency_weight,
+                   max_attempts=settings.max_attempts, **overrides)
 
 
 def answer_key(answer: str) -> str:
@@ -63,14 +81,30 @@ class Scheduler:
                  seed: int = 0, predictors: Predictors | None = None):
         self.catalog, self.config = catalog, config
         self.cache = cache if config.use_cache else None
-        self.predictors = predictors or Predictors()
-        self.known: set[str] = set()
-        self.pacer = Pacer(base=config.cost_weight, enabled=config.pacing)
-        self.updates = UpdateManager(self.predictors, self.cache, catalog, mode=feedback, learn=config.learn)
+        self.updates = UpdateManager(predictors or Predictors(), self.cache, catalog, mode=feedback,
+                                     learn=config.learn, pacer=Pacer(base=config.cost_weight, enabled=config.pacing))
         self.rng = random.Random(seed)
-        self.thresholds: list[dict] = []
-        self.jobs_done = 0
-        self.jobs_called = 0
+
+    # -- learned state, read-only here (the update manager writes it) ------------------------------------
+    @property
+    def predictors(self) -> Predictors:
+        return self.updates.predictors
+
+    @property
+    def pacer(self) -> Pacer:
+        return self.updates.pacer
+
+    @property
+    def jobs_done(self) -> int:
+        return self.updates.jobs_done
+
+    @property
+    def jobs_called(self) -> int:
+        return self.updates.jobs_called
+
+    @property
+    def thresholds(self) -> list[dict]:
+        return self.updates.thresholds
 
     # -- stages ------------------------------------------------------------------------------------------
     def lookup(self, job: Job):
@@ -81,9 +115,7 @@ class Scheduler:
     def candidates(self, names: list[str]) -> list[ModelSpec]:
         specs = [self.catalog.get(n) for n in names if self.config.models is None or n in self.config.models]
         for spec in specs:
-            if spec.name not in self.known:
-                self.predictors.add_model(spec)
-                self.known.add(spec.name)
+            self.updates.admit(spec)
         return specs
 
     def predict(self, job: Job, specs: list[ModelSpec], input_tokens: float) -> dict[str, Prediction]:
@@ -166,11 +198,7 @@ class Scheduler:
 
     def feedback(self, fb: Feedback) -> list:
         """Apply one feedback event; returns drift events."""
-        events = self.updates.apply(fb)
-        if self.cache is not None and fb.hit is not None and fb.hit_correct is False:
-            self.thresholds.append({"seq": fb.seq, "task": fb.job.task,
-                                    "threshold": self.cache.threshold(fb.job.task)})
-        return events
+        return self.updates.apply(fb)
 
     def hit_verdict(self, job: Job, answer: str, score: float) -> bool | None:
         """Whether feedback confirms a cache hit, per the feedback mode."""
@@ -178,34 +206,44 @@ class Scheduler:
         if mode == "reference":
             return None if math.isnan(score) else score >= 1.0
         if mode == "verifier":
-            ok = get_task(job.task).verify(job, answer).ok
+            judge = self.updates.judge(job.task)
+            ok = (judge.verify(job, answer) if judge is not None else get_task(job.task).verify(job, answer)).ok
             return None if ok is None else bool(ok)
         return None
 
     def after_job(self, ledger: BudgetLedger, called: bool = False) -> None:
-        self.jobs_done += 1
-        self.jobs_called += called
-        self.pacer.update(ledger)
+        self.updates.after_job(ledger, called)
 
     def freeze(self) -> None:
         self.updates.learn = False
+
+    def artefacts(self) -> dict:
+        """What a run leaves to look at: drift events, (predicted, observed) pairs, threshold changes and
+        the cache's statistics and entries (after flushing it)."""
+        out = {"drift_events": [e.as_dict() for e in self.updates.drift.events],
+               "observations": self.updates.observations, "thresholds": self.thresholds}
+        if self.cache is not None:
+            self.cache.flush()
+            out["cache_stats"] = self.cache.stats()
+            out["cache_entries"] = self.cache.entries()
+        return out
 
     # -- persistence -------------------------------------------------------------------------------------
     def snapshot(self) -> bytes:
         """The learned state (everything but the cache, which persists itself) as bytes."""
         cache, self.updates.cache = self.updates.cache, None
         try:
-            return pickle.dumps({"predictors": self.predictors, "known": self.known, "pacer": self.pacer,
-                                 "updates": self.updates, "rng": self.rng.getstate(),
-                                 "thresholds": self.thresholds, "jobs": (self.jobs_done, self.jobs_called)})
+            return pickle.dumps({"updates": self.updates, "rng": self.rng.getstate()})
         finally:
             self.updates.cache = cache
 
     def restore(self, blob: bytes) -> None:
         state = pickle.loads(blob)
-        self.predictors, self.known, self.pacer = state["predictors"], state["known"], state["pacer"]
-        self.updates = state["updates"]
-        self.updates.cache = self.cache
+        updates = state["updates"]
+        if "pacer" in state:      # a snapshot from before the update manager held all the learned state
+            updates.predictors, updates.known, updates.pacer = state["predictors"], state["known"], state["pacer"]
+            updates.thresholds = state["thresholds"]
+            updates.jobs_done, updates.jobs_called = state.get("jobs", (0, 0))
+        updates.cache = self.cache
+        self.updates = updates
         self.rng.setstate(state["rng"])
-        self.thresholds = state["thresholds"]
-        self.jobs_done, self.jobs_called = state.get("jobs", (0, 0))

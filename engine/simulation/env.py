@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.catalog import Catalog
-from engine.jobs import Job, Verdict
+from engine.jobs import Job, Verdict, estimate_input_tokens
 from engine.scheduling.budget import BudgetLedger
 from engine.tasks import get_task
 from engine.traces.model import Trace
@@ -55,6 +55,7 @@ class ReplayEnv:
         self._available_from = self._availability()
         self._all_from = max(self._available_from, default=0)
         self._all = list(range(len(self.models)))
+        self._index: dict[str, int] | None = None
 
     # -- static facts ------------------------------------------------------------------------------------
     def job(self, i: int) -> Job:
@@ -68,7 +69,13 @@ class ReplayEnv:
 
     def input_tokens(self, i: int, j: int) -> float:
         value = self.trace.input_tokens[i, j]
-        return float(value) if not math.isnan(value) else len(self.job(i).text) / 4.0 + 50.0
+        return float(value) if not math.isnan(value) else estimate_input_tokens(self.job(i).text)
+
+    def index(self, job_id: str) -> int:
+        """The row of the job with this id."""
+        if self._index is None:
+            self._index = {job.job_id: k for k, job in enumerate(self._jobs)}
+        return self._index[job_id]
 
     # -- the call ----------------------------------------------------------------------------------------
     def peek(self, i: int, j: int) -> tuple[str, float]:
@@ -117,14 +124,30 @@ class ReplayEnv:
                 return score
         return 0.0
 
+    def cost(self, i: int, j: int) -> float:
+        """What model j's recorded answer to job i cost."""
+        return float(self.trace.costs[i, j])
+
     def call(self, i: int, j: int) -> CallResult:
         """Replay model j on job i, charging the ledger. A call that does not fit the budget is cut."""
+        cost = float(self.trace.costs[i, j])
+        reservation = self.ledger.reserve(cost)
+        limit = cost
+        if reservation is None:
+            reservation = self.ledger.reserve(self.ledger.remaining_usd) or self.ledger.reserve(0.0)
+            limit = reservation.amount_usd
+        result = self.answer(i, j, limit)
+        self.ledger.settle(reservation, result.cost_usd)
+        return result
+
+    def answer(self, i: int, j: int, limit_usd: float = math.inf) -> CallResult:
+        """Model j's recorded answer to job i, without charging anything. A call that costs more than
+        `limit_usd` is cut by the max-tokens cap: it costs the limit and answers nothing."""
         output, score = self.peek(i, j)
         cost = float(self.trace.costs[i, j])
         truncated = False
-        if not self.ledger.can_afford(cost):
-            cost, output, score, truncated = self.ledger.remaining_usd, "", 0.0, True
-        self.ledger.charge(cost)
+        if cost > limit_usd + 1e-15:
+            cost, output, score, truncated = limit_usd, "", 0.0, True
         out_tokens = float(self.trace.output_tokens[i, j])   # a plain float: np.nan_to_num costs µs per call
         return CallResult(self.models[j], str(self.trace.raw_outputs[i, j]), output, score, cost,
                           float(self._latency[i, j]), self.input_tokens(i, j),

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.errors import UnknownNameError
+from engine.outcome import Outcome
 from engine.simulation.env import ReplayEnv
-from engine.simulation.records import StepRecord
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ReplayOptions:
 class Policy(Protocol):
     name: str
 
-    def run_job(self, i: int, env: ReplayEnv) -> StepRecord: ...
+    def run_job(self, i: int, env: ReplayEnv) -> Outcome: ...
 
     def finish(self) -> dict: ...
 
@@ -84,5 +84,4 @@ def policy_names(model_names: list[str] | None = None) -> list[str]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their policies; done lazily so importing this module is cheap.
-    from engine.scheduling import policies, published  # noqa: F401
-    from engine.simulation import baselines  # noqa: F401
+    from engine.simulation import adapters, baselines, published  # noqa: F401

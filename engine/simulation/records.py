@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
-SOURCES = ("cache", "model", "refused")
+from engine.outcome import SOURCES, Outcome  # noqa: F401 - re-exported
 
-
-@dataclass(slots=True)
-class StepRecord:
-    """One job's outcome in a run. `score` is NaN when the job was ungraded; `latency_s` is the API time
-    (modelled where the trace records none); `engine_us` is measured scheduler overhead."""
-
-    seq: int
-    job_id: str
-    task: str
-    dataset: str
-    source: str                 # "cache" | "model" | "refused"
-    model: str | None           # the model whose answer was used (the producing model for a cache hit)
-    attempts: int = 0           # LLM calls made for this job
-    score: float = math.nan
-    cost_usd: float = 0.0
-    latency_s: float = 0.0
-    engine_us: float = 0.0
-    predicted_p: float = math.nan
-    verified: bool | None = None
-    reason: str = ""
-    models_tried: tuple[str, ...] = ()
-    false_hit: bool = False
-    explore_gap: float = 0.0    # expected utility the decision gave up to explore (0 when it exploited)
-
-    @classmethod
-    def refused(cls, seq: int, job, reason: str = "budget exhausted") -> StepRecord:
-        """A job left unanswered (it scores 0)."""
-        return cls(seq, job.job_id, job.task, job.dataset, "refused", None, score=0.0, reason=reason)
+StepRecord = Outcome   # the replay's name for it
+FRAME_COLUMNS = [f.name for f in fields(Outcome)][:17]   # seq … explore_gap: the per-job table
 
 
 @dataclass
@@ -51,7 +24,7 @@ class RunResult:
     def frame(self) -> pd.DataFrame:
         """Per-job records as a tidy DataFrame (one row per job)."""
         if not self.records:
-            return pd.DataFrame(columns=list(StepRecord.__slots__))
-        df = pd.DataFrame([{k: getattr(r, k) for k in StepRecord.__slots__} for r in self.records])
+            return pd.DataFrame(columns=FRAME_COLUMNS)
+        df = pd.DataFrame([{k: getattr(r, k) for k in FRAME_COLUMNS} for r in self.records])
         df["models_tried"] = df["models_tried"].map(lambda t: ",".join(t))
         return df

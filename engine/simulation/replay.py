@@ -13,9 +13,11 @@ import os
 import pickle
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from engine.catalog import Catalog
+from engine.config import FEEDBACK_MODES
 from engine.errors import SettingsError
 from engine.scheduling.budget import BudgetLedger
 from engine.simulation.env import ReplayEnv
@@ -24,7 +26,6 @@ from engine.simulation.policy import ReplayOptions, policy_names, resolve
 from engine.simulation.records import RunResult, StepRecord
 from engine.traces.model import Trace
 
-FEEDBACK_MODES = ("reference", "verifier", "none")
 CHECKPOINT_EVERY = int(os.environ.get("SLS_CHECKPOINT_EVERY", "500"))
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class ReplaySession:
         for i in range(start, stop):
             t0 = time.perf_counter()
             record = self.runner.run_job(i, self.env)
-            record.engine_us = (time.perf_counter() - t0) * 1e6
+            if not record.engine_us:     # the pipeline measures its own time; baselines are timed here
+                record = replace(record, engine_us=(time.perf_counter() - t0) * 1e6)
             self.ledger.jobs_seen = i + 1
             self.records.append(record)
             if self.events is not None and (i + 1) % CHECKPOINT_EVERY == 0:
@@ -96,8 +98,7 @@ class ReplaySession:
         state = pickle.loads(blob)
         self.runner.restore(state["runner"], self.events.decisions(self.run_id))
         self.ledger.spent_usd, self.ledger.jobs_seen = state["spent"], state["jobs_seen"]
-        self.records = [StepRecord(**{**r, "models_tried": tuple(r["models_tried"])})
-                        for r in self.events.steps(self.run_id)]
+        self.records = [StepRecord.from_step(r) for r in self.events.steps(self.run_id)]
         self._saved = len(self.records)
         log.info("resumed run %s at job %d", self.run_id, len(self.records))
 
@@ -108,7 +109,7 @@ class ReplaySession:
                               "jobs_seen": self.ledger.jobs_seen})
         decisions = [d for d in getattr(self.runner, "decisions", []) if d["seq"] >= self._saved]
         self.events.checkpoint(self.run_id, len(self.records) - 1,
-                               [{k: getattr(r, k) for k in StepRecord.__slots__} for r in new],
+                               [r.as_step() for r in new],
                                decisions, [], state)
         if getattr(self.runner, "core", None) is not None and self.runner.core.cache is not None:
             self.runner.core.cache.flush()
@@ -154,3 +155,46 @@ def baseline_names(trace: Trace) -> list[str]:
     """The baselines `sls baselines` reports: each single model, random, cheapest, best-single, oracle."""
     return [n for n in policy_names(trace.model_names)
             if n.startswith("single:") or n in ("random", "cheapest", "best-single", "oracle")]
+
+
+def replay_through_engine(trace: Trace, options: ReplayOptions | None = None, *, scoring: str | None = None,
+                          progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """`sls` over `trace` through the live `Engine` (its pipeline, event log and checkpoints) with the
+    recorded-trace backend, one job at a time. Gives the same accuracy, cost, LLM calls and cache hits as
+    `replay(trace, "sls", options)`: the parity test of the one job pipeline."""
+    import tempfile
+
+    from engine.cache import CacheManager
+    from engine.service import build_engine
+    from engine.settings import load_settings
+    from engine.simulation.backend import ReplayBackend
+
+    options = options or ReplayOptions()
+    if options.feedback not in FEEDBACK_MODES:
+        raise SettingsError(f"feedback must be one of {', '.join(FEEDBACK_MODES)}, got '{options.feedback}'")
+    if options.policy_params:
+        raise SettingsError("--through-engine runs the engine's own configuration: no policy parameters")
+    catalog = Catalog(list(Catalog.from_trace_models(trace.models)))
+    env = ReplayEnv(trace, catalog, scoring=scoring or "parsed")
+    with tempfile.TemporaryDirectory(prefix="sls-through-engine-") as tmp:
+        workspace = options.workspace or tmp
+        settings = load_settings(workspace=workspace, feedback=options.feedback, when_exhausted=options.exhausted,
+                                 seed=options.seed, snapshot_every=1 if options.workspace else 1_000_000)
+        engine = build_engine(settings, catalog=catalog, backend=ReplayBackend(env),
+                              cache=CacheManager(None))
+        started = time.perf_counter()
+        try:
+            outcomes = engine.run_outcomes(trace.jobs(), budget=options.budget_usd, concurrency=1,
+                                           progress=progress)
+        finally:
+            engine.close()
+        wall = time.perf_counter() - started
+    failed = [o for o in outcomes if not isinstance(o, StepRecord)]
+    if failed:
+        raise failed[0]
+    metrics = summarise(outcomes, policy="sls", budget=options.budget_usd, latency_modelled=env.latency_modelled,
+                        wall_time_s=wall)
+    metrics["scoring"] = env.scoring
+    metrics["feedback"] = options.feedback
+    metrics["through_engine"] = True
+    return RunResult("sls", metrics, outcomes, {})

@@ -235,6 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay_s:
             owner._wait(reply.delay_s)
         text = reply.text if reply.text is not None else owner.responder(body)
+        stop_reason = reply.stop_reason
+        if reply.output_tokens is None and _words(text) > body["max_tokens"]:   # the real API stops there too
+            text, stop_reason = " ".join(text.split()[:body["max_tokens"]]), "max_tokens"
         usage = {"input_tokens": reply.input_tokens if reply.input_tokens is not None else _input_words(body),
                  "output_tokens": reply.output_tokens if reply.output_tokens is not None else _words(text)}
         payload = {
@@ -243,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             "role": "assistant",
             "model": body["model"],
             "content": [{"type": "text", "text": text}],
-            "stop_reason": reply.stop_reason,
+            "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": usage,
         }
