@@ -115,8 +115,8 @@ class SchedulerPolicy:
                              "frozen": not self.core.updates.learn})
 
     def restore(self, blob: bytes, decisions: list[dict]) -> None:
-        import pickle
-        state = pickle.loads(blob)
+        from engine.safepickle import safe_loads
+        state = safe_loads(blob)   # h14
         self.core.restore(state["core"])
         if state["cache"] is not None and self.core.cache is not None:
             self.core.cache.restore_memory_state(state["cache"])

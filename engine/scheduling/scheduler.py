@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.catalog import Catalog, ModelSpec
 from engine.jobs import Job
 from engine.predictors import Prediction, Predictors
+from engine.safepickle import safe_loads
 from engine.scheduling.budget import BudgetLedger
 from engine.scheduling.decision import Decision, decide
 from engine.scheduling.pacing import Pacer
@@ -202,7 +203,7 @@ class Scheduler:
             self.updates.cache = cache
 
     def restore(self, blob: bytes) -> None:
-        state = pickle.loads(blob)
+        state = safe_loads(blob)   # h14: learned state is data, never code
         self.predictors, self.known, self.pacer = state["predictors"], state["known"], state["pacer"]
         self.updates = state["updates"]
         self.updates.cache = self.cache

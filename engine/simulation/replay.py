@@ -17,6 +17,7 @@ from pathlib import Path
 
 from engine.catalog import Catalog
 from engine.errors import SettingsError
+from engine.safepickle import safe_loads
 from engine.scheduling.budget import BudgetLedger
 from engine.simulation.env import ReplayEnv
 from engine.simulation.metrics import summarise
@@ -93,7 +94,7 @@ class ReplaySession:
             return
         seq, blob = checkpoint
         self.events.discard_after(self.run_id, seq)     # steps after the checkpoint are redone, not repeated
-        state = pickle.loads(blob)
+        state = safe_loads(blob)   # h14: a checkpoint is data, never code
         self.runner.restore(state["runner"], self.events.decisions(self.run_id))
         self.ledger.spent_usd, self.ledger.jobs_seen = state["spent"], state["jobs_seen"]
         self.records = [StepRecord(**{**r, "models_tried": tuple(r["models_tried"])})
