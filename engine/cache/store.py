@@ -43,6 +43,7 @@ import numpy as np
 from engine.cache.entry import CacheEntry
 from engine.errors import SettingsError
 from engine.safepickle import safe_loads
+from engine.secrets import scrub, scrub_mapping
 
 __all__ = ["ChromaStore", "collection_name"]
 
@@ -310,7 +311,8 @@ class ChromaStore:
         p = self._pending.setdefault(entry.task, _Pending())
         p.deletes.discard(entry.entry_id)
         p.updates.pop(entry.entry_id, None)
-        p.upserts[entry.entry_id] = (entry.embedding, entry.key, entry.metadata())
+        # a key in a job's text or an answer is never stored (answers are scrubbed at the client already)
+        p.upserts[entry.entry_id] = (entry.embedding, scrub(entry.key), scrub_mapping(entry.metadata()))
         self._after_write()
 
     def update_metadata(self, entry: CacheEntry) -> None:
