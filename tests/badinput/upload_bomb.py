@@ -1,7 +1,7 @@
 """Peak memory of refusing upload bombs. `python -m tests.badinput.upload_bomb make KIND FOLDER` writes a
 trace folder whose outcomes file is a bomb of KIND; `python -m tests.badinput.upload_bomb load FOLDER` (a
 fresh process) loads it and prints one JSON line: the error, the compressed and expanded sizes and the
-process's peak RSS in MB (`ru_maxrss`: the interpreter, numpy and pandas included). Kinds:
+process's peak RSS in MB (VmHWM: the interpreter, numpy and pandas included). Kinds:
 
 * ``zeros``  — a valid header and row, then 256 MiB of "0" (≈255 KiB of gzip): one endless cell;
 * ``rows``   — a valid header, then short rows up to 256 MiB (millions of rows);
@@ -46,10 +46,19 @@ def make(kind: str, folder: str) -> None:
     (target / "outcomes.csv.gz").write_bytes(bomb(kind))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: of this program only — `ru_maxrss` would carry over the
+    peak of a parent that forked it, e.g. pytest)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+
+
 def load(folder: str) -> None:
     from engine.traces import load_trace
     target = Path(folder)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = peak_rss_mb()
     try:
         load_trace(target)
         error = None
@@ -58,7 +67,7 @@ def load(folder: str) -> None:
     with gzip.open(target / "outcomes.csv.gz") as fh:   # the expanded size, counted in chunks
         expanded = sum(len(chunk) for chunk in iter(lambda: fh.read(1 << 20), b""))
     print(json.dumps({"error": error, "rss_before_load_mb": round(before, 1), "compressed_kib": (target / "outcomes.csv.gz").stat().st_size // 1024,
-                      "expanded_mib": expanded // 2**20, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                      "expanded_mib": expanded // 2**20, "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":
