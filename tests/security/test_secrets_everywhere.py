@@ -93,6 +93,7 @@ def test_client_debug_logs_and_warnings_never_show_the_key(monkeypatch):
             assert KEY not in completion.text and "[REDACTED]" in completion.text
             with warnings.catch_warnings():
                 warnings.simplefilter("always")
+                logging.captureWarnings(False)    # pytest swaps `showwarning` per test: route this test's too
                 logging.captureWarnings(True)
                 warnings.warn(f"serializer saw {KEY}", UserWarning, stacklevel=1)
             logging.getLogger("anthropic").debug("headers: {'x-api-key': '%s'}", KEY)
