@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import WorkspaceError
+from engine.workspace_state import check_event_log
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -76,6 +77,7 @@ class EventLog:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        check_event_log(self.path)   # h14: an emptied log in a used workspace is an error, not a new log
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -163,7 +165,7 @@ class EventLog:
         """Log one live job (and its decision, and the learned state after it) in one transaction; a seq
         already logged is left as it was."""
         with self._tx():
-            self._insert(run_id, [step], [decision] if decision else [], on_conflict="IGNORE")
+            self._insert(run_id, [step], [decision] if decision else [], on_conflict="ABORT")   # h14
             if snapshot is not None:
                 self._save(snapshot)
 

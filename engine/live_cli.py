@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import ClientError, EngineError, SettingsError
+from engine.outcome import error_lines, is_answered
 
 log = logging.getLogger(__name__)
 CLIENT_ENV = {"SLS_CLIENT_TIMEOUT_S": "timeout_s", "SLS_RETRY_BASE_DELAY_S": "base_delay_s"}
@@ -186,8 +187,11 @@ def cmd_run(args) -> int:
     else:
         cost = sum(r["cost_usd"] for r in results)
         hits = sum(bool(r["cached"]) for r in results)
-        errors = sum(1 for r in results if r.get("error"))
+        errors, reasons = error_lines(results)   # h14: refused and all-failed jobs are errors, with reasons
         sys.stdout.write(f"{len(results)} jobs · {hits} from cache · {errors} errors · ${cost:.6f}\n")
+        if errors:
+            sys.stdout.write("jobs without an answer (run the same command again to retry them):\n"
+                             + "\n".join(reasons) + "\n")
         if store.get("errors"):
             state = "reachable again" if store["healthy"] else f"still unreachable, {store['pending']} writes pending"
             sys.stdout.write(f"cache store {store['backend']} failed {store['errors']} times during the run "
@@ -208,8 +212,8 @@ def logged_results(engine, jobs) -> list[dict | None]:
     out: list[dict | None] = []
     for job, job_id in zip(jobs, ids, strict=True):
         steps = logged.get(job_id) or []
-        match = next((k for k, s in enumerate(steps) if s.get("task") == job.task and s.get("text") == job.text),
-                     None)
+        match = next((k for k, s in enumerate(steps) if s.get("task") == job.task and s.get("text") == job.text
+                      and is_answered(s)), None)   # h14: a job is done when it has an answer
         out.append(None if match is None else steps.pop(match))
     return out
 

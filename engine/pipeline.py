@@ -32,7 +32,7 @@ from typing import Protocol
 
 from engine.errors import ClientError
 from engine.jobs import Job, Verdict, estimate_input_tokens  # noqa: F401 - re-exported
-from engine.outcome import Outcome
+from engine.outcome import Outcome, answered_model
 from engine.scheduling.budget import Ledger, WhenExhausted
 from engine.scheduling.scheduler import Scheduler
 from engine.tasks import get_task
@@ -158,7 +158,8 @@ class Pipeline:
             sched.after_job(ledger, called=True)
         reason = decision.reason if len(attempts) == 1 else f"{decision.reason}; {follow_up(attempts)}"
         outcome = Outcome(
-            s, job.job_id, job.task, job.dataset, "model", final.model, attempts=len(attempts), score=final.score,
+            s, job.job_id, job.task, job.dataset, "model", answered_model(final.model, attempts, failures),
+            attempts=len(attempts), score=final.score,
             cost_usd=sum(a.cost_usd for a in attempts), latency_s=sum(a.latency_s for a in attempts),
             predicted_p=predictions[final.model].p_success, verified=final.verdict.ok, reason=reason,
             models_tried=tuple(a.model for a in attempts), explore_gap=round(decision.explore_gap, 6),

@@ -31,6 +31,8 @@ from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.settings import Settings, load_settings
 from engine.tasks import get_task
 from engine.updates.manager import Attempt, Feedback
+from engine.workspace_lock import lock_workspace
+from engine.workspace_state import atomic_write_bytes, restore_learned_state
 
 log = logging.getLogger(__name__)
 LIVE_RUN = "live"
@@ -48,6 +50,7 @@ class Engine:
             self.workspace.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WorkspaceError(f"cannot use the workspace {self.workspace}: {exc.strerror or exc}") from None
+        self._workspace_lock = lock_workspace(self.workspace)   # h14: one engine per workspace
         self.events = EventLog(self.workspace / "events.sqlite")
         if cache is None:
             from engine.cache import CacheManager
@@ -58,13 +61,9 @@ class Engine:
                 cache = None
         config = SchedulerConfig.from_settings(settings, use_cache=cache is not None)
         self.scheduler = Scheduler(catalog, config, cache=cache, feedback=settings.feedback, seed=settings.seed)
-        state = self.workspace / STATE_FILE
         saved = self.events.snapshot(LIVE_RUN)   # committed with the last job: never older than the file
-        if saved is not None or state.exists():
-            try:
-                self.scheduler.restore(saved.state if saved is not None else state.read_bytes())
-            except Exception as exc:
-                log.warning("could not restore the learned state from %s (%s); starting fresh", state, exc)
+        restore_learned_state(self.scheduler.restore, saved and saved.state, self.workspace / STATE_FILE,
+                              self.events.path)   # h14: names a broken copy, falls back to the intact one
         if saved is not None and cache is not None:
             cache.recover(saved.cache_pending)   # cache writes committed with that job but never flushed
         self._client_settings = client_settings
@@ -235,12 +234,7 @@ class Engine:
                 self.events.save_snapshot(snapshot)
             if self.scheduler.cache is not None:
                 self.scheduler.cache.flush(force=False)
-            tmp = self.workspace / (STATE_FILE + ".tmp")
-            try:
-                tmp.write_bytes(snapshot.state)
-                tmp.replace(self.workspace / STATE_FILE)
-            except OSError as exc:
-                raise WorkspaceError(f"cannot save the learned state to {tmp}: {exc.strerror or exc}") from None
+            atomic_write_bytes(self.workspace / STATE_FILE, snapshot.state)   # h14: unique temp file
 
     def _snapshot(self) -> Snapshot:
         cache = self.scheduler.cache
@@ -252,6 +246,7 @@ class Engine:
         if self.scheduler.cache is not None:
             self.scheduler.cache.close()
         self.events.close()
+        self._workspace_lock.release()   # h14
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _check_model(self, model: str | None) -> None:

@@ -580,9 +580,9 @@ class CacheManager:
     def restore_memory_state(self, blob: bytes) -> None:
         """Replace the in-memory state with a checkpoint's and make the store say the same: entries the
         store gained after the checkpoint are deleted, the checkpoint's entries are written again."""
-        import pickle
+        from engine.safepickle import safe_loads
         with self._lock:
-            self.__dict__.update(pickle.loads(blob))
+            self.__dict__.update(safe_loads(blob))   # h14
             self._synced_at = {}
             store = self.store_backend
             if store is None:

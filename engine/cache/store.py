@@ -42,6 +42,8 @@ import numpy as np
 
 from engine.cache.entry import CacheEntry
 from engine.errors import SettingsError
+from engine.safepickle import safe_loads
+from engine.secrets import scrub, scrub_mapping
 
 __all__ = ["ChromaStore", "collection_name"]
 
@@ -309,7 +311,8 @@ class ChromaStore:
         p = self._pending.setdefault(entry.task, _Pending())
         p.deletes.discard(entry.entry_id)
         p.updates.pop(entry.entry_id, None)
-        p.upserts[entry.entry_id] = (entry.embedding, entry.key, entry.metadata())
+        # a key in a job's text or an answer is never stored (answers are scrubbed at the client already)
+        p.upserts[entry.entry_id] = (entry.embedding, scrub(entry.key), scrub_mapping(entry.metadata()))
         self._after_write()
 
     def update_metadata(self, entry: CacheEntry) -> None:
@@ -415,14 +418,24 @@ class ChromaStore:
     @staticmethod
     def parse_unflushed(blob: bytes) -> list[tuple[str, str, Any]]:
         """The operations saved by :meth:`unflushed`, as (op, task, payload): ``upsert`` (a CacheEntry
-        with its embedding), ``update`` (a CacheEntry carrying only the metadata) or ``delete`` (an id)."""
+        with its embedding), ``update`` (a CacheEntry carrying only the metadata) or ``delete`` (an id).
+
+        A blob that cannot be read (corrupt, truncated, or naming code rather than data: it is loaded with
+        `safe_loads`, never `pickle.loads`) yields no operations and a warning: those writes are cache
+        entries, which the engine re-learns; the workspace stays usable."""
         ops: list[tuple[str, str, Any]] = []
-        for task, (upserts, updates, deletes) in pickle.loads(blob).items():
-            ops.extend(("delete", task, entry_id) for entry_id in sorted(deletes))
-            ops.extend(("upsert", task, CacheEntry.from_record(entry_id, doc, meta, emb))
-                       for entry_id, (emb, doc, meta) in upserts.items())
-            ops.extend(("update", task, CacheEntry.from_record(entry_id, None, meta, None))
-                       for entry_id, meta in updates.items())
+        try:
+            for task, (upserts, updates, deletes) in safe_loads(blob).items():
+                ops.extend(("delete", task, entry_id) for entry_id in sorted(deletes))
+                ops.extend(("upsert", task, CacheEntry.from_record(entry_id, doc, meta, emb))
+                           for entry_id, (emb, doc, meta) in upserts.items())
+                ops.extend(("update", task, CacheEntry.from_record(entry_id, None, meta, None))
+                           for entry_id, meta in updates.items())
+        except Exception as exc:    # noqa: BLE001 - any failure of a corrupt blob means "unreadable"
+            log.warning("the unflushed cache writes saved with the last job (the snapshot in the workspace's "
+                        "event log events.sqlite) cannot be read (%s: %s); they are skipped: the cache lacks "
+                        "those entries and learns them again", type(exc).__name__, str(exc)[:200])
+            return []
         return ops
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ message this module logs or raises, and raised errors carry no chained provider 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -32,6 +33,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from engine import secrets as engine_secrets
 from engine.catalog import Catalog, ModelSpec
 from engine.clients.breaker import BreakerState, CircuitBreaker
 from engine.clients.completion import (
@@ -214,6 +216,9 @@ class ResilientClient:
                           for name in self._models}
         found = [s for model in self._models.values() for s in secrets_of(model)]
         self._scrub = Scrubber([*secrets, *found, os.environ.get("ANTHROPIC_API_KEY")])
+        # Process-wide from here on: answers, cache entries, traces and log records are scrubbed of these.
+        engine_secrets.register(*secrets, *found)
+        engine_secrets.install_log_scrubbing()
         self._sleep, self._asleep = sleep, asleep
         self._rng = random.Random(self.retry.seed)
         self._rng_lock = threading.Lock()
@@ -395,7 +400,8 @@ class _Attempts:
             message, self.spec, self.name, measured_latency_s=latency_s, attempts=self.attempt,
             error=self.last.message if self.last else None, require_usage=self.client.require_usage)
         self.breaker.record_success()
-        return completion
+        text = self.client._scrub(completion.text)    # the boundary: nothing downstream stores an echoed key
+        return completion if text == completion.text else dataclasses.replace(completion, text=text)
 
     def fail(self, exc: Exception) -> float | Failure:
         """Record a failed attempt; return the delay before the next one, or the final `Failure`."""

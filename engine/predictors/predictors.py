@@ -24,6 +24,7 @@ from engine.predictors.features import job_features
 from engine.predictors.latency import LatencyPredictor
 from engine.predictors.quality import QualityPredictor
 from engine.predictors.tokens import OutputTokenPredictor
+from engine.safepickle import safe_loads
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class Predictors:
     def restore(cls, data: bytes) -> Predictors:
         """A `Predictors` from `snapshot()` bytes. Pickle runs code: only load snapshots you wrote."""
         try:
-            obj = pickle.loads(data)
+            obj = safe_loads(data)   # h14: never runs code from a snapshot
         except Exception as exc:
             raise EngineError(f"predictor snapshot cannot be read ({type(exc).__name__}: {exc})") from None
         if not isinstance(obj, cls):

@@ -19,6 +19,7 @@ from engine.config import DEFAULT_COST_WEIGHT
 from engine.errors import SettingsError
 from engine.jobs import Job
 from engine.predictors import Prediction, Predictors
+from engine.safepickle import safe_loads
 from engine.scheduling.budget import BudgetLedger
 from engine.scheduling.decision import Decision, decide
 from engine.scheduling.pacing import Pacer
@@ -238,7 +239,7 @@ class Scheduler:
             self.updates.cache = cache
 
     def restore(self, blob: bytes) -> None:
-        state = pickle.loads(blob)
+        state = safe_loads(blob)   # learned state is data, never code
         updates = state["updates"]
         if "pacer" in state:      # a snapshot from before the update manager held all the learned state
             updates.predictors, updates.known, updates.pacer = state["predictors"], state["known"], state["pacer"]

@@ -9,6 +9,7 @@ import pickle
 
 from engine.outcome import Outcome
 from engine.pipeline import Pipeline
+from engine.safepickle import safe_loads
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.simulation.backend import ReplayBackend
 from engine.simulation.env import ReplayEnv
@@ -53,7 +54,7 @@ class SchedulerPolicy:
                              "frozen": not self.core.updates.learn})
 
     def restore(self, blob: bytes, decisions: list[dict]) -> None:
-        state = pickle.loads(blob)
+        state = safe_loads(blob)   # a checkpoint is data, never code
         self.core.restore(state["core"])
         if state["cache"] is not None and self.core.cache is not None:
             self.core.cache.restore_memory_state(state["cache"])

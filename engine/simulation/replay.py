@@ -19,6 +19,7 @@ from pathlib import Path
 from engine.catalog import Catalog
 from engine.config import FEEDBACK_MODES
 from engine.errors import SettingsError
+from engine.safepickle import safe_loads
 from engine.scheduling.budget import BudgetLedger
 from engine.simulation.env import ReplayEnv
 from engine.simulation.metrics import summarise
@@ -95,7 +96,7 @@ class ReplaySession:
             return
         seq, blob = checkpoint
         self.events.discard_after(self.run_id, seq)     # steps after the checkpoint are redone, not repeated
-        state = pickle.loads(blob)
+        state = safe_loads(blob)   # h14: a checkpoint is data, never code
         self.runner.restore(state["runner"], self.events.decisions(self.run_id))
         self.ledger.spent_usd, self.ledger.jobs_seen = state["spent"], state["jobs_seen"]
         self.records = [StepRecord.from_step(r) for r in self.events.steps(self.run_id)]

@@ -26,13 +26,14 @@ pass, else 0.0; the reference's own function definitions are never run); otherwi
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 import textwrap
 import threading
 from collections import OrderedDict
 
 from engine.jobs import Job, Verdict
-from engine.tasks.sandbox import SandboxResult, run_python
+from engine.tasks.sandbox import NOT_RUN, SandboxResult, run_python
 from engine.tasks.templates import normalize_ws
 
 SYSTEM_PROMPT = (
@@ -221,11 +222,34 @@ def _run_tests(code: str, tests: list[str], *, timeout_s: float = 5) -> SandboxR
     return run_python(code + "\n\n" + "\n".join(tests) + "\n", timeout_s=timeout_s)
 
 
-def _failure(result: SandboxResult) -> str:
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
+_MAIN_LINE = re.compile(r'File "(?:[^"\n]*/)?main\.py", line (\d+)')
+_BUILTIN_EXCEPTIONS = frozenset(name for name, obj in vars(builtins).items()
+                                if isinstance(obj, type) and issubclass(obj, BaseException))
+
+
+def _failure(result: SandboxResult, code: str = "", tests: list[str] | None = None) -> str:
+    """Why a run failed, in words of our own: the limit that stopped it, or the built-in exception class
+    and the test (ours, from the job) where it was raised. Never the program's own output — the verdict
+    reason is logged and stored, and generated code may print anything (a file it read, a key)."""
     if result.killed_reason:
         return result.killed_reason
     lines = [ln for ln in result.stderr.strip().split("\n") if ln.strip()]
-    return lines[-1][:200] if lines else f"exit status {result.returncode}"
+    if not lines:
+        return f"exit status {result.returncode}"
+    if result.returncode is None:          # never started: the message is the sandbox's own, not the program's
+        return lines[-1][:200]
+    match = _EXCEPTION_LINE.match(lines[-1].strip())
+    name = match.group(1).rsplit(".", 1)[-1] if match else ""
+    what = name if name in _BUILTIN_EXCEPTIONS else "an exception of the program's own"
+    where = [int(n) for n in _MAIN_LINE.findall(result.stderr)]
+    if tests and where:
+        first_test_line = code.count("\n") + 3          # code, a blank line, then one test per line
+        for line in reversed(where):                     # the innermost frame that is one of the tests
+            k = line - first_test_line
+            if 0 <= k < len(tests):
+                return f"{what} in test {k + 1}: {tests[k][:120]}"
+    return f"{what} (exit status {result.returncode})"
 
 
 class CodeGenerationTask:
@@ -253,7 +277,9 @@ class CodeGenerationTask:
             result = run_tests(output, tests, timeout_s=self.timeout_s)
             if result.ok:
                 return Verdict(True, f"{len(tests)} tests passed ({result.isolation} sandbox)")
-            return Verdict(False, f"tests failed: {_failure(result)}")
+            if result.killed_reason == NOT_RUN:    # no sandbox: unknown, not wrong (and nothing learned)
+                return Verdict(None, f"tests not run: {result.stderr.removeprefix('not run: ')}")
+            return Verdict(False, f"tests failed: {_failure(result, output, tests)}")
         try:
             tree = ast.parse(output)
         except PARSE_ERRORS as exc:
@@ -274,7 +300,10 @@ class CodeGenerationTask:
         imports = [t for t in statements if not t.lstrip().startswith("assert")]
         if not output.strip():
             return 0.0
-        return 1.0 if run_tests(output, imports + tests, timeout_s=self.timeout_s).ok else 0.0
+        result = run_tests(output, imports + tests, timeout_s=self.timeout_s)
+        if result.killed_reason == NOT_RUN:
+            return None                            # not run (no sandbox): ungraded, not wrong
+        return 1.0 if result.ok else 0.0
 
     def cache_key(self, job: Job) -> str:
         """The whitespace-normalised request (tests included: they pin the function's name)."""

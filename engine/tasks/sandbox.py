@@ -37,14 +37,19 @@ Guarantees in every isolation mode
 * **Only valid text runs.** Code that cannot be encoded as UTF-8 (lone surrogates) is not run: the
   result is a failure with a ``SyntaxError`` line on stderr and ``returncode`` None.
 
-Isolation modes (``SandboxResult.isolation``); the strongest that works here is used, probed once,
-lazily, on first use:
+Isolation modes (``SandboxResult.isolation``). By default only bubblewrap runs generated code: without
+it the mode is ``disabled`` and `run_python` runs nothing (a failed result, ``killed_reason="sandbox
+unavailable"``, saying why), unless the user opts in explicitly with ``SLS_SANDBOX=unsafe-unshare`` or
+``SLS_SANDBOX=unsafe-none`` (``SLS_SANDBOX=off`` never runs code). `sandbox_status()` says which mode is in
+force, for the dashboard. Probes run once per mode, lazily, on first use. Work dirs are named after the
+engine's pid; those of engines that died mid-run are swept on first use (`sweep_stale_workdirs`).
 
 * ``bwrap`` — bubblewrap: ``bwrap --unshare-all --die-with-parent --new-session``, unprivileged (in a
   user namespace) when the engine is root. Private network namespace (only its own loopback: nothing
   of the host, 127.0.0.1 included, is reachable), private PID/IPC/UTS/cgroup namespaces, fresh /proc and
-  /dev, read-only /usr (plus the /bin, /lib, /lib64 links or binds), a 16 MiB tmpfs at /tmp, and the
-  temp dir bound read-write at /sandbox (the working directory). Nothing else of the host file system
+  /dev, read-only /usr (plus the /bin, /lib, /lib64 links or binds), a 16 MiB tmpfs at /tmp, and a
+  32 MiB tmpfs at /sandbox (the working directory) holding main.py bound read-only: nothing the code
+  writes reaches the host's disk. Nothing else of the host file system
   is visible (no /etc, /home, /root, /work): writes anywhere else fail.
 * ``unshare`` — no bwrap, engine running as root: ``unshare --net --pid --fork --kill-child``, then
   ``setpriv`` to the run's fresh uid. No network, own PID namespace. The host file system stays
@@ -85,6 +90,13 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
 TMPFS_BYTES = 16 * 1024 * 1024
+SCRATCH_BYTES = 32 * 1024 * 1024   # the working directory's tmpfs under bwrap (with /tmp: 48 MiB in all)
+#: Environment variable choosing the sandbox: "auto" (default: bubblewrap, else generated code is not
+#: run), "bwrap", "unsafe-unshare" or "unsafe-none" (explicit opt-ins to weaker isolation), "off".
+SANDBOX_ENV = "SLS_SANDBOX"
+SANDBOX_CHOICES = ("auto", "bwrap", "unsafe-unshare", "unsafe-none", "off")
+DISABLED = "disabled"
+WORKDIR_PREFIX = "sls-sandbox-"
 _POLL_S = 0.02
 _HELPERS = 4  # processes of the sandbox machinery itself (bwrap's two, unshare, …) within the limits
 _ID_RANGE = (2_000_000, 2_900_000)  # unprivileged uids/gids no account uses: a fresh one per run
@@ -130,7 +142,10 @@ def _bwrap_args(workdir: str, interpreter: str) -> list[str]:
         args += ["--ro-bind", prefix, prefix]
     return args + [
         "--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-        "--bind", workdir, "/sandbox", "--chdir", "/sandbox", "--clearenv",
+        # the working directory is a private, size-limited tmpfs too: nothing the code writes reaches the
+        # host's disk (the host's work dir holds only main.py, bound read-only)
+        "--perms", "0755", "--size", str(SCRATCH_BYTES), "--tmpfs", "/sandbox",
+        "--ro-bind", os.path.join(workdir, "main.py"), "/sandbox/main.py", "--chdir", "/sandbox", "--clearenv",
         "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/sandbox",
         "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
         interpreter, "-I", "main.py",
@@ -197,13 +212,66 @@ def isolation_works(mode: str) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=1)
+def sandbox_choice() -> str:
+    """The `SLS_SANDBOX` setting ("auto" when unset); `ValueError` naming the accepted values otherwise."""
+    raw = os.environ.get(SANDBOX_ENV, "").strip().lower() or "auto"
+    if raw not in SANDBOX_CHOICES:
+        raise ValueError(f"{SANDBOX_ENV}={raw!r} is not a sandbox setting; expected one of "
+                         f"{', '.join(SANDBOX_CHOICES)}")
+    return raw
+
+
+_WARNED: set[str] = set()
+
+
 def available_isolation() -> str:
-    """The strongest isolation that works here: "bwrap", "unshare" or "none" (probed lazily, once)."""
-    mode = next(m for m in ISOLATION_MODES if isolation_works(m))
-    if mode == "none":
-        log.warning("no sandbox isolation available (bwrap/unshare): generated code runs as a plain subprocess")
+    """The isolation generated code runs under: "bwrap" when bubblewrap works here; "unshare" or "none"
+    only when `SLS_SANDBOX` opts in explicitly (unsafe-unshare / unsafe-none); otherwise "disabled" —
+    generated code is then not run at all (see `sandbox_status`). Probes run lazily, once per mode."""
+    try:
+        choice = sandbox_choice()
+    except ValueError as exc:
+        _warn_once(str(exc), str(exc))
+        return DISABLED
+    if choice == "off":
+        return DISABLED
+    if choice in ("auto", "bwrap"):
+        if isolation_works("bwrap"):
+            return "bwrap"
+        _warn_once("no-bwrap", "bubblewrap (bwrap) is not available here, so generated code is NOT run: "
+                   f"{INSTALL_HINT}")
+        return DISABLED
+    mode = choice.removeprefix("unsafe-")
+    if not isolation_works(mode):
+        _warn_once(choice, f"{SANDBOX_ENV}={choice}, but that isolation does not work here: generated code is "
+                   "not run")
+        return DISABLED
+    _warn_once(choice, f"{SANDBOX_ENV}={choice}: generated code runs WITHOUT bubblewrap ({mode} isolation: it "
+               "can read world-readable files; no disk quota beyond 16 MiB per file)")
     return mode
+
+
+INSTALL_HINT = ("install it (Debian/Ubuntu: sudo apt-get install bubblewrap; ./dev setup does it where it may), "
+                f"or opt in to running it unconfined with {SANDBOX_ENV}=unsafe-none")
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning("%s", message)
+
+
+def sandbox_status() -> dict:
+    """What the sandbox does here, for the dashboard and `sls`: {"mode": "bwrap" | "unshare" | "none" |
+    "disabled", "runs_code": bool, "safe": bool, "detail": one sentence}."""
+    mode = available_isolation()
+    detail = {
+        "bwrap": "bubblewrap: no network, no host files, 48 MiB private scratch, CPU/memory/process limits",
+        "unshare": f"{SANDBOX_ENV}=unsafe-unshare: no network, but host files are readable — opted in",
+        "none": f"{SANDBOX_ENV}=unsafe-none: a plain subprocess, network and host files reachable — opted in",
+        DISABLED: f"generated code is not run: bubblewrap is unavailable or {SANDBOX_ENV} is off; {INSTALL_HINT}",
+    }[mode]
+    return {"mode": mode, "runs_code": mode != DISABLED, "safe": mode == "bwrap", "detail": detail}
 
 
 def drops_privileges(mode: str) -> bool:
@@ -369,7 +437,11 @@ def run_python(code: str, timeout_s: float = 5, cpu_s: int = 5, memory_mb: int =
     """
     if isolation is not None and isolation not in ISOLATION_MODES:
         raise ValueError(f"unknown isolation {isolation!r}; expected one of {', '.join(ISOLATION_MODES)}")
+    sweep_stale_workdirs()
     mode = isolation or available_isolation()
+    if mode == DISABLED:
+        return SandboxResult(False, None, "", "not run: " + sandbox_status()["detail"], False,
+                             NOT_RUN, DISABLED)
     return _execute(mode, code, _interpreter(), timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
                     max_output_bytes=max_output_bytes, max_processes=max_processes)
 
@@ -385,7 +457,7 @@ def _execute(mode: str, code: str, interpreter: str, *, timeout_s: float, cpu_s:
     nproc = max_processes + _HELPERS
     if run_id is None and not _is_root():
         nproc += _user_process_count(os.getuid())  # RLIMIT_NPROC counts every process of the real uid
-    workdir = tempfile.mkdtemp(prefix="sls-sandbox-")
+    workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
     try:
         _prepare(workdir, code, run_id)
         env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -396,6 +468,47 @@ def _execute(mode: str, code: str, interpreter: str, *, timeout_s: float, cpu_s:
             run_id)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+NOT_RUN = "sandbox unavailable"
+
+
+@functools.cache
+def sweep_stale_workdirs() -> int:
+    """Remove the work dirs of sandbox runs whose engine process is gone (killed mid-run: its `finally`
+    never ran). Runs once per process, on first use; returns how many were removed."""
+    root = tempfile.gettempdir()
+    removed = 0
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(WORKDIR_PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        path = os.path.join(root, name)
+        owner = name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        try:
+            if owner.isdigit():
+                if _pid_alive(int(owner)):
+                    continue
+            elif time.time() - os.stat(path).st_mtime < 3600:   # an older engine's dir: only when stale
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += not os.path.exists(path)
+    if removed:
+        log.info("removed %d stale sandbox work dirs from %s", removed, root)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _alive(pid)
 
 
 def _supervise(cmd: list[str], workdir: str, env: dict[str, str], mode: str, ids: dict,

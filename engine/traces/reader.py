@@ -13,10 +13,11 @@ first offending row for the message.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
-import io
 import logging
+import re
 import time
 import zlib
 from pathlib import Path
@@ -41,12 +42,17 @@ TRACE_FOLDER_HINT = ("a trace folder holds models.csv, queries.csv and outcomes.
                      "(each may be gzip-compressed as .csv.gz)")
 
 _GZIP_MAGIC = b"\x1f\x8b"
-# The csv module refuses cells over 128 KiB by default; a raw completion can be longer than that.
-_CSV_FIELD_LIMIT = 2**31 - 1
+#: The largest cell (the csv module's default is 128 KiB; a raw completion can be longer than that).
+MAX_CELL_BYTES = 8 * 1024 * 1024
+#: The most data rows and columns one file may hold (the largest real trace file has 220k rows).
+MAX_ROWS = 1_000_000
+#: The longest physical line (a row may hold a few long cells; a line break inside a quoted cell ends a line).
+MAX_LINE_CHARS = 2 * MAX_CELL_BYTES
+MAX_COLUMNS = 200
 _UTF8_BOM = b"\xef\xbb\xbf"
-#: The most a `.csv.gz` file may expand to (the largest real trace file is about 25 MB): a small gzip file
-#: can expand to gigabytes (a "zip bomb", e.g. an upload), and would exhaust the memory before any check.
-MAX_DECOMPRESSED_BYTES = 1 << 30
+#: The most text one trace file may hold, decompressed (the largest real trace file is about 25 MB): a small
+#: gzip file can expand to gigabytes (a "zip bomb", e.g. an upload). Checked while streaming, before parsing.
+MAX_DECOMPRESSED_BYTES = 96 * 1024 * 1024
 
 # What each numeric column must hold, as said in messages.
 _EXPECT = {
@@ -126,33 +132,23 @@ def read_table(file: Path) -> pd.DataFrame:
 
     Only the structure is checked here — readable, UTF-8, a header with unique non-empty names and
     every data row as long as the header; column contents are checked by `frames_to_trace`.
+
+    Memory is bounded by the limits, not by the file: a first pass streams the file (decompressing and
+    decoding it in 1 MiB chunks, holding one row at a time) and checks the structure and the limits —
+    `MAX_DECOMPRESSED_BYTES` of text, `MAX_ROWS` rows, `MAX_COLUMNS` columns, `MAX_CELL_BYTES` per cell — so
+    a decompression bomb or a file of millions of tiny rows is refused before it costs memory; only a file
+    within them is parsed into a table.
     """
     label = file.name
+    header, n_rows = _scan(file, label)
     try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise TraceError(f"cannot read the file: {exc.strerror or exc}", file=label) from exc
-    if file.name.endswith(".gz"):
-        data = _gunzip(data, label, file.name[:-3])
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM):]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        hint = " (it looks gzip-compressed: name it .csv.gz)" if data.startswith(_GZIP_MAGIC) else ""
-        raise TraceError(f"not valid UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (header is "
-                         f"line 1){hint}; expected a UTF-8 encoded CSV file", file=label) from exc
-    if not text.strip():
-        raise TraceError("empty file; expected a header row naming the columns, then the data rows",
-                         file=label)
-    header, n_rows = _check_structure(text, label)
-    try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, index_col=False,
-                            encoding="utf-8")
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False, index_col=False, encoding="utf-8",
+                            compression="gzip" if file.name.endswith(".gz") else None)
     except (pd.errors.ParserError, ValueError) as exc:
         raise TraceError(f"cannot parse as CSV ({exc}); expected comma-separated values with "
                          "double-quoted cells where needed", file=label) from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise TraceError(f"cannot read the file: {exc}", file=label) from exc
     if len(frame) != n_rows or frame.shape[1] != len(header):
         # Both parsers follow RFC 4180; they can only disagree on unusual quoting.
         raise TraceError(f"cannot parse as CSV consistently ({len(frame)} vs {n_rows} data rows); check "
@@ -161,37 +157,124 @@ def read_table(file: Path) -> pd.DataFrame:
     return frame
 
 
-def _gunzip(data: bytes, label: str, plain_name: str) -> bytes:
-    """The decompressed bytes, read in chunks so that a decompression bomb stops at the size limit."""
-    chunks, total = [], 0
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
-            while chunk := packed.read(1 << 20):
-                total += len(chunk)
-                if total > MAX_DECOMPRESSED_BYTES:
-                    raise TraceError(f"expands to more than {MAX_DECOMPRESSED_BYTES // 2**20} MiB when decompressed; "
-                                     "expected a trace file of a sensible size (a decompression bomb?)", file=label)
-                chunks.append(chunk)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise TraceError(f"cannot decompress ({exc}); expected a complete gzip-compressed CSV file "
-                         f"(a plain CSV file must be named {plain_name})", file=label) from exc
-    return b"".join(chunks)
+_NEWLINE = re.compile(r"\r\n|\n|\r(?!\Z)")   # a final \r may be the first half of a \r\n in the next chunk
 
 
-def _check_structure(text: str, label: str) -> tuple[list[str], int]:
-    """The header (names stripped) and the number of data rows; every row must match the header."""
-    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
-        csv.field_size_limit(_CSV_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+class _Text:
+    """The text lines of a (possibly gzip-compressed) file, decoded as UTF-8 in chunks, with the byte
+    limit enforced as it goes; errors name the file and the line."""
+
+    def __init__(self, file: Path, label: str):
+        self.file, self.label = file, label
+        self.packed = file.name.endswith(".gz")
+        self.total = 0
+        self.lines_done = 0           # physical lines handed out so far
+        self.non_blank = False
+        self.starts_gzip = False
+
+    def _chunks(self):
+        limit = MAX_DECOMPRESSED_BYTES
+        try:
+            opener = gzip.open if self.packed else open
+            with opener(self.file, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    self.total += len(chunk)
+                    if self.total > limit:
+                        what = ("expands to more than {} MiB when decompressed; expected a trace file of a "
+                                "sensible size (a decompression bomb?)" if self.packed else
+                                "is larger than {} MiB; expected a trace file of a sensible size")
+                        raise TraceError(what.format(limit // 2**20), file=self.label)
+                    yield chunk
+        except FileNotFoundError as exc:
+            raise TraceError(f"cannot read the file: {exc.strerror or exc}", file=self.label) from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            if not self.packed:
+                raise TraceError(f"cannot read the file: {exc.strerror or exc}", file=self.label) from exc
+            raise TraceError(f"cannot decompress ({exc}); expected a complete gzip-compressed CSV file "
+                             f"(a plain CSV file must be named {self.file.name[:-3]})", file=self.label) from exc
+
+    def __iter__(self):
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        pending = ""
+        first = True
+        for chunk in self._chunks():
+            if first:
+                self.starts_gzip = chunk.startswith(_GZIP_MAGIC)
+                if chunk.startswith(_UTF8_BOM):
+                    chunk = chunk[len(_UTF8_BOM):]
+                first = False
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = self.lines_done + pending.count("\n") + chunk.count(b"\n", 0, exc.start) + 1
+                hint = " (it looks gzip-compressed: name it .csv.gz)" if self.starts_gzip else ""
+                raise TraceError(f"not valid UTF-8 text: byte 0x{chunk[exc.start]:02x} on line {line} (header "
+                                 f"is line 1){hint}; expected a UTF-8 encoded CSV file", file=self.label) from exc
+            if not self.non_blank and text.strip():
+                self.non_blank = True
+            pending += text
+            start = 0
+            for match in _NEWLINE.finditer(pending):     # \r\n, \n or \r, kept (as csv expects)
+                self.lines_done += 1
+                yield pending[start:match.end()]
+                start = match.end()
+            pending = pending[start:]
+            if len(pending) > MAX_LINE_CHARS:
+                raise TraceError(f"line {self.lines_done + 1} is longer than {MAX_LINE_CHARS // 2**20} MiB "
+                                 "(header is line 1); expected rows of a sensible size", file=self.label)
+        try:
+            pending += decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise TraceError(f"not valid UTF-8 text: the file ends inside a character on line "
+                             f"{self.lines_done + 1} (header is line 1); expected a UTF-8 encoded CSV file",
+                             file=self.label) from exc
+        if pending:
+            self.non_blank = self.non_blank or bool(pending.strip())
+            yield pending
+
+
+def _scan(file: Path, label: str) -> tuple[list[str], int]:
+    """The header (names stripped) and the number of data rows, from one streaming pass that checks the
+    structure (every row as long as the header) and the limits."""
+    if csv.field_size_limit() != MAX_CELL_BYTES:
+        csv.field_size_limit(MAX_CELL_BYTES)
+    text = _Text(file, label)
+    reader = csv.reader(text, strict=True)
+    header: list[str] | None = None
+    n_rows = 0
     try:
-        header = next(row for row in reader if row)
-        lengths = np.fromiter(map(len, reader), dtype=np.int64)
+        for row in reader:
+            if not row:
+                continue                              # blank lines are skipped
+            if header is None:
+                header = [name.strip() for name in row]
+                _check_header(header, label)
+                continue
+            n_rows += 1
+            if len(row) != len(header):
+                fields = f"{len(row)} field{'s' if len(row) != 1 else ''}"
+                raise TraceError(f"has {fields}, expected {len(header)} like the header ({', '.join(header)}); "
+                                 "quote cells that contain commas", file=label, row=n_rows)
+            if n_rows > MAX_ROWS:
+                raise TraceError(f"has more than {MAX_ROWS} data rows; expected a trace file of a sensible size",
+                                 file=label)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise TraceError(f"a cell near line {reader.line_num} is larger than {MAX_CELL_BYTES // 2**20} MiB; "
+                             "expected cells of a sensible size", file=label) from exc
         hint = " (an unclosed quote?)" if "end of data" in str(exc) else ""
         raise TraceError(f"cannot parse as CSV near line {reader.line_num} (header is line 1): {exc}{hint}; "
                          "expected comma-separated cells, double-quoted where they hold commas, quotes or "
                          "line breaks", file=label) from exc
-    header = [name.strip() for name in header]
+    if header is None or not text.non_blank:
+        raise TraceError("empty file; expected a header row naming the columns, then the data rows",
+                         file=label)
+    return header, n_rows
+
+
+def _check_header(header: list[str], label: str) -> None:
+    if len(header) > MAX_COLUMNS:
+        raise TraceError(f"the header has {len(header)} columns; expected at most {MAX_COLUMNS}", file=label)
     for k, name in enumerate(header, start=1):
         if not name:
             raise TraceError(f"header column {k} has no name; expected every column to be named",
@@ -202,14 +285,6 @@ def _check_structure(text: str, label: str) -> tuple[list[str], int]:
             raise TraceError("appears twice in the header; expected unique column names",
                              file=label, column=name)
         seen.add(name)
-    lengths = lengths[lengths > 0]  # blank lines are skipped
-    bad = np.flatnonzero(lengths != len(header))
-    if bad.size:
-        k = int(bad[0])
-        fields = f"{lengths[k]} field{'s' if lengths[k] != 1 else ''}"
-        raise TraceError(f"has {fields}, expected {len(header)} like the header ({', '.join(header)}); "
-                         "quote cells that contain commas", file=label, row=k + 1)
-    return header, int(lengths.size)
 
 
 # -- validation of the three tables ---------------------------------------------------------------------

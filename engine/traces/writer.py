@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine import secrets as engine_secrets
 from engine.errors import TraceError
 from engine.traces.model import MODEL_COLUMNS, OUTCOME_COLUMNS, QUERY_COLUMNS, Trace
 from engine.traces.reader import TRACE_FILES, frames_to_trace
@@ -70,6 +71,18 @@ def trace_frames(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     return models, trace.queries.copy(), outcomes
 
 
+def _scrubbed(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every configured API key replaced by [REDACTED] (a trace written is never a leak)."""
+    found = engine_secrets.pattern()
+    if found is None or not table.columns.is_unique:
+        return table
+    for column in table.columns:
+        values = table[column]
+        if values.astype(str).str.contains(found).any():
+            table[column] = values.map(lambda v: engine_secrets.scrub(v) if isinstance(v, str) else v)
+    return table
+
+
 def write_trace_frames(folder: str | Path, models_df: pd.DataFrame, queries_df: pd.DataFrame,
                        outcomes_df: pd.DataFrame, compress: bool = True) -> Path:
     """Validate three tables in the trace format and write them to `folder` atomically.
@@ -85,9 +98,9 @@ def write_trace_frames(folder: str | Path, models_df: pd.DataFrame, queries_df: 
     suffix = ".csv.gz" if compress else ".csv"
     names = {kind: f"{kind}{suffix}" for kind in TRACE_FILES}
     tables = {
-        "models": _as_text(models_df, MODEL_COLUMNS),
-        "queries": _as_text(queries_df, QUERY_COLUMNS),
-        "outcomes": _as_text(outcomes_df, OUTCOME_COLUMNS),
+        "models": _scrubbed(_as_text(models_df, MODEL_COLUMNS)),
+        "queries": _scrubbed(_as_text(queries_df, QUERY_COLUMNS)),
+        "outcomes": _scrubbed(_as_text(outcomes_df, OUTCOME_COLUMNS)),
     }
     frames_to_trace(tables["models"], tables["queries"], tables["outcomes"], name=target.name,
                     path=str(target), files=names)

@@ -72,6 +72,7 @@ def live_totals(workspace: Path) -> dict:
                    "cache_entries": sorted(e["entry_id"] for e in engine.scheduler.cache.entries())}
     finally:
         engine.events.close()          # read-only look: no checkpoint, no new state
+        engine._workspace_lock.release()
     return {"steps": steps, "decisions": decisions, "feedback": feedback, "learned": learned}
 
 
@@ -95,6 +96,7 @@ def test_a_crash_right_after_a_job_is_committed_loses_neither_its_learning_nor_i
         got = first.ask("Failed password for root from 10.0.0.1 port 22 ssh2", "log_parsing")
         learned = (first.scheduler.updates.last_seq, len(first.scheduler.updates.observations))
         first.events.close()
+        first._workspace_lock.release()     # what the kernel does when the process dies
     assert got["cached"] is False and got["answer"] == "Failed password for root from <*> port <*> ssh2"
     assert first.scheduler.cache.stats()["store"]["pending"] > 0          # the entry never reached Chroma
 
