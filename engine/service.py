@@ -72,6 +72,24 @@ class Engine:
         self._seq = 0
         self._trace_jobs: dict[tuple[str, str], Job] | None = None
         self.events.start_run(LIVE_RUN, "live")
+        self.fleet = None   # fleet: shared learning over SLS_REDIS_URL (engine.fleet)
+        if settings.redis_url:
+            from engine.fleet import FleetLearning
+            self.fleet = FleetLearning.for_engine(self, settings.redis_url)
+
+    def new_ledger(self, budget: float | None, expected_jobs: int | None = None):
+        """The budget ledger of a run: the fleet's on Redis with SLS_REDIS_URL, else this process's."""
+        if self.settings.redis_url:
+            from engine.fleet import RedisLedger
+            return RedisLedger(self.settings.redis_url, budget, expected_jobs)
+        return BudgetLedger(budget, expected_jobs)
+
+    def _learn(self, fb: Feedback) -> list:
+        """Apply one of this scheduler's feedback events and publish it to the fleet."""
+        drift = self.scheduler.feedback(fb)
+        if self.fleet is not None:
+            self.fleet.published(fb, drift)
+        return drift
 
     # -- clients -----------------------------------------------------------------------------------------
     @property
@@ -106,6 +124,8 @@ class Engine:
     def plan(self, job: Job, models: list[str] | None = None, ledger: BudgetLedger | None = None) -> dict:
         """Cache lookup and per-model predictions for a job, without calling anything (the Playground)."""
         with self._lock:
+            if self.fleet is not None:
+                self.fleet.pull(force=True)
             key, hit = self.scheduler.lookup(job)
             names = models or self.catalog.names
             specs = self.scheduler.candidates(names)
@@ -123,7 +143,7 @@ class Engine:
         budget = check_budget(budget)
         self._check_model(model)
         job = self._replayable(job, strict=True)
-        ledger = ledger or BudgetLedger(budget)
+        ledger = ledger or self.new_ledger(budget)
         return self.process(job, ledger, model=model)
 
     def process(self, job: Job, ledger: BudgetLedger, *, model: str | None = None) -> dict:
@@ -132,10 +152,12 @@ class Engine:
         self._check_model(model)
         task = get_task(job.task)
         with self._lock:
+            if self.fleet is not None:
+                self.fleet.pull()
             key, hit = self.scheduler.lookup(job) if model is None else (task.cache_key(job), None)
             if hit is not None:
                 seq = self._next_seq()
-                self.scheduler.feedback(Feedback(seq, job, key, (), hit, None))
+                self._learn(Feedback(seq, job, key, (), hit, None))
                 result = self._result(job, seq, hit.answer, hit.model, 0.0, 0.0, Verdict(True, "cache hit"),
                                       True, None, started, [])
                 self._record(seq, job, result, "cache")
@@ -158,15 +180,30 @@ class Engine:
         failures: list[str] = []
         chosen = decision.chosen
         while chosen is not None:
+            held, options = None, {}
+            if hasattr(ledger, "reserve"):   # hold the call's worst case before sending it (the fleet ledger)
+                from engine.fleet import call_reservation
+                cap = getattr(self._client_settings, "max_tokens", 1024)
+                plan = call_reservation(self.catalog.get(chosen), messages, cap, ledger.remaining_usd)
+                held = None if plan is None else ledger.reserve(plan[0])
+                if held is None:
+                    failures.append(f"{chosen}: budget: its worst case does not fit what the fleet has left")
+                    break
+                options = {"max_tokens": plan[1]} if plan[1] < cap else {}
             try:
-                completion = self.client.call(chosen, messages, job_id=job.job_id)
+                completion = self.client.call(chosen, messages, job_id=job.job_id, **options)
             except ClientError as exc:       # a failed model is negative feedback and a fallback
+                if held is not None:
+                    ledger.release(held)
                 failures.append(f"{chosen}: {exc}")
                 attempts.append(Attempt(chosen, "", Verdict(False, "call failed"), 0.0,
                                         predictions[chosen].p_success, 0.0, 0.0, _input_tokens(job), None))
             else:
+                if held is not None:
+                    ledger.settle(held, completion.cost_usd)
                 with self._lock:    # check-and-charge must not interleave with another job's
-                    ledger.charge(min(completion.cost_usd, ledger.remaining_usd))
+                    if held is None:
+                        ledger.charge(min(completion.cost_usd, ledger.remaining_usd))
                 output = task.parse(valid_text(completion.text), job)
                 verdict = task.verify(job, output)
                 # Without a reference (a live job) the verifier is the judge, so verified answers are learned
@@ -183,9 +220,14 @@ class Engine:
             # The seq is taken when the job's feedback is applied: jobs finish out of order, and the update
             # manager ignores an event whose seq is not above the last one it applied.
             seq = self._next_seq()
+            if not attempts:    # the fleet's budget could not hold even the first call
+                result = self._result(job, seq, "", None, 0.0, 0.0, Verdict(False, "budget exhausted"), False,
+                                      decision, started, [], failures)
+                self._record(seq, job, result, "refused")
+                return result
             final = self.scheduler.final_attempt(attempts)
             # A failed call teaches the predictors too (verdict False), so a failing model loses traffic.
-            self.scheduler.feedback(Feedback(seq, job, key, tuple(attempts)))
+            self._learn(Feedback(seq, job, key, tuple(attempts)))
             self.scheduler.after_job(ledger, called=True)
             result = self._result(job, seq, final.output, final.model, sum(a.cost_usd for a in attempts),
                                   sum(a.latency_s for a in attempts), final.verdict, False, decision, started,
@@ -200,7 +242,7 @@ class Engine:
         budget = check_budget(budget)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise SettingsError(f"concurrency must be a whole number of calls in flight, got {concurrency!r}")
-        ledger = BudgetLedger(budget, len(jobs))
+        ledger = self.new_ledger(budget, len(jobs))
         jobs = [self._replayable(job, strict=False) if _valid_job(job) else job for job in jobs]
         results: list[dict | None] = [None] * len(jobs)
         done = 0
@@ -228,6 +270,10 @@ class Engine:
             list(pool.map(one, range(len(jobs))))
         if stopped:
             raise stopped[0]
+        if self.fleet is not None:
+            with self._lock:
+                self.fleet.sync.flush()
+                self.fleet.pull(force=True)
         self.checkpoint()
         return results  # type: ignore[return-value]
 
@@ -252,8 +298,7 @@ class Engine:
             if model and model in self.catalog:
                 attempt = Attempt(model, step.get("answer") or "", Verdict(score >= 1.0, "user feedback"), score,
                                   step.get("predicted_p") or 0.5, 0.0, 0.0, _input_tokens(job), None)
-                self.scheduler.feedback(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job),
-                                                 (attempt,)))
+                self._learn(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job), (attempt,)))
             if score < 1.0 and self.scheduler.cache is not None:
                 # The answer was wrong: withdraw it from the cache, whether this job was served from it or
                 # its answer was stored after the call.
