@@ -182,14 +182,13 @@ class Engine:
         while chosen is not None:
             held, options = None, {}
             if hasattr(ledger, "reserve"):   # hold the call's worst case before sending it (the fleet ledger)
-                from engine.fleet import call_reservation
+                from engine.fleet import reserve_call
                 cap = getattr(self._client_settings, "max_tokens", 1024)
-                plan = call_reservation(self.catalog.get(chosen), messages, cap, ledger.remaining_usd)
-                held = None if plan is None else ledger.reserve(plan[0])
-                if held is None:
+                plan = reserve_call(ledger, self.catalog.get(chosen), messages, cap)
+                if plan is None:
                     failures.append(f"{chosen}: budget: its worst case does not fit what the fleet has left")
                     break
-                options = {"max_tokens": plan[1]} if plan[1] < cap else {}
+                held, options = plan[0], ({"max_tokens": plan[1]} if plan[1] < cap else {})
             try:
                 completion = self.client.call(chosen, messages, job_id=job.job_id, **options)
             except ClientError as exc:       # a failed model is negative feedback and a fallback

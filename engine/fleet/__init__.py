@@ -9,9 +9,9 @@
 Nothing here connects at import; `FleetLearning.for_engine` and `RedisLedger(...)` connect when built.
 """
 
-from engine.fleet.learning import FleetLearning, call_reservation
+from engine.fleet.learning import FleetLearning, call_reservation, reserve_call
 from engine.fleet.ledger import RedisLedger, Reservation
 from engine.fleet.sync import FleetState, FleetSync, event_feedback, feedback_event
 
-__all__ = ["FleetLearning", "FleetState", "FleetSync", "RedisLedger", "Reservation", "call_reservation",
+__all__ = ["FleetLearning", "FleetState", "FleetSync", "RedisLedger", "Reservation", "call_reservation", "reserve_call",
            "event_feedback", "feedback_event"]

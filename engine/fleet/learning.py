@@ -44,6 +44,33 @@ def call_reservation(spec, messages, max_tokens: int, remaining_usd: float) -> t
     return input_usd + cap * out_price, cap
 
 
+MIN_ANSWER_TOKENS = 256         # a reservation never caps a call below this (a cut answer is a wasted call)
+FAIR_SHARE = 4                  # one call holds at most 1/4 of what remains (unless its minimum needs more)
+
+
+def reserve_call(ledger, spec, messages, max_tokens: int, *, wait_s: float = 30.0, step_s: float = 0.02):
+    """Reserve one call's worst case on `ledger`: (reservation, output-token cap), or None when it cannot fit.
+
+    The hold is the worst case at `max_tokens`, or less with the output capped (never below
+    `MIN_ANSWER_TOKENS`) so that one call holds at most a fair share of what remains. When it does not fit
+    now but would once the calls in flight settle (their holds are worst cases, their bills usually far
+    less), it waits up to `wait_s` for them rather than refusing the job."""
+    deadline = time.monotonic() + wait_s
+    floor = min(max_tokens, MIN_ANSWER_TOKENS)
+    while True:
+        remaining = ledger.remaining_usd
+        minimum = call_reservation(spec, messages, floor, math.inf)[0]
+        plan = call_reservation(spec, messages, max_tokens, max(minimum, remaining / FAIR_SHARE))
+        if plan is not None and plan[1] >= floor and plan[0] <= remaining:
+            held = ledger.reserve(plan[0])
+            if held is not None:
+                return held, plan[1]
+        total = ledger.total_usd
+        if total is None or time.monotonic() > deadline or total - ledger.spent_usd < minimum:
+            return None
+        time.sleep(step_s)
+
+
 class FleetLearning:
     """Publishes this scheduler's feedback and applies the others' (see the module docstring)."""
 
