@@ -96,6 +96,25 @@ return {ok, total, tostring(sum(spent_k)), tostring(sum(amounts_k)), tostring(su
 """
 
 
+DEFAULT_TTL_S = 300.0
+
+
+def fleet_ttl_s() -> float:
+    """How long a reservation is held (`SLS_FLEET_TTL_S`, default 300 s): longer than the longest call
+    (client timeout × retries), short enough that a killed process's holds come back soon."""
+    raw = os.environ.get("SLS_FLEET_TTL_S", "").strip()
+    if not raw:
+        return DEFAULT_TTL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        from engine.errors import SettingsError
+        raise SettingsError(f"SLS_FLEET_TTL_S must be a number of seconds > 0, got {raw!r}")
+    return value
+
+
 def _nano(usd: float) -> int:
     """USD → nano-USD, rounded up (a reservation or a charge never comes out smaller than asked)."""
     return math.ceil(usd * NANO - 1e-6)
@@ -122,13 +141,13 @@ class RedisLedger:
     """
 
     def __init__(self, url: str, total_usd: float | None = None, expected_jobs: int | None = None, *,
-                 namespace: str = "sls:fleet", ttl_s: float = 300.0, retry_s: float = 0.5,
+                 namespace: str = "sls:fleet", ttl_s: float | None = None, retry_s: float = 0.5,
                  process_id: str | None = None, client=None, socket_timeout_s: float = 1.0,
                  max_age_s: float = 0.05):
         import redis
         if total_usd is not None and (not math.isfinite(total_usd) or total_usd < 0):
             raise ValueError(f"budget must be a finite number >= 0 USD, got {total_usd!r}")
-        self.url, self.namespace, self.ttl_s, self.retry_s = url, namespace, ttl_s, retry_s
+        self.url, self.namespace, self.ttl_s, self.retry_s = url, namespace, ttl_s or fleet_ttl_s(), retry_s
         self.max_age_s = max_age_s
         self.process_id = process_id or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._redis = client or redis.Redis.from_url(url, socket_timeout=socket_timeout_s,
@@ -296,7 +315,10 @@ class RedisLedger:
                 f"{n}:hold_owner", f"{n}:procs"]
 
     def _forget(self, reservation: Reservation, charged: int) -> None:
-        self._holds.pop(reservation.id, None)
+        held = self._holds.pop(reservation.id, None)
+        if held is not None and self._down_since is not None:
+            # our own hold, settled while Redis is away: what it did not cost was ours alone to spend
+            self._slice += held[0] - charged
         if reservation.id in self._offline:
             # an offline reservation: its slice is now the real charge
             self._slice_used -= self._offline.pop(reservation.id) - charged
