@@ -53,7 +53,7 @@ def feedback_event(fb: Feedback, origin: str, drift: list | None = None) -> dict
                      for a in fb.attempts],
         "hit": None if hit is None else {
             "entry_id": hit.entry_id, "answer": hit.answer, "similarity": hit.similarity,
-            "kind": getattr(hit.kind, "value", hit.kind), "model": hit.model, "task": hit.task,
+            "kind": hit.kind, "model": hit.model, "task": hit.task,
             "dataset": hit.dataset, "threshold": hit.threshold},
         "hit_correct": fb.hit_correct,
         "drift": [e.as_dict() for e in drift or ()],
@@ -74,13 +74,9 @@ def event_feedback(event: dict, seq: int) -> Feedback:
                      for a in event.get("attempts") or ())
     hit = None
     if event.get("hit"):
-        from engine.cache.entry import CacheHit, HitKind
+        from engine.cache.entry import CacheHit
         h = event["hit"]
-        try:
-            kind = HitKind(h["kind"])
-        except (ValueError, TypeError):
-            kind = h["kind"]
-        hit = CacheHit(h["entry_id"], h["answer"], float(h["similarity"]), kind, h["model"], h["task"],
+        hit = CacheHit(h["entry_id"], h["answer"], float(h["similarity"]), str(h["kind"]), h["model"], h["task"],
                        h["dataset"], threshold=h.get("threshold"))
     return Feedback(seq, job, event.get("key") or "", attempts, hit, event.get("hit_correct"))
 
