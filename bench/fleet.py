@@ -82,6 +82,41 @@ def _fleet(n: int, n_jobs: int, redis_url: str | None) -> dict:
     return {"jobs_per_s": n * n_jobs / max(walls), "p95_engine_ms": ms[int(0.95 * (len(ms) - 1))]}
 
 
+def _hook_costs(url: str, n: int = 500) -> dict:
+    """Per job, the Redis work the fleet adds (one process, no other load from the engine): reserve+settle,
+    publishing one feedback event, and reading/decoding one foreign event. p50/p95 in ms."""
+    from engine.catalog import Catalog
+    from engine.fleet import FleetState, FleetSync, RedisLedger, feedback_event, reserve_call
+    from engine.jobs import Job, Verdict
+    from engine.tasks import get_task
+    from engine.updates.manager import Attempt, Feedback
+    spec = Catalog.default().get("claude-haiku-4-5")
+    ledger = RedisLedger(url, 1e6)
+    mine, theirs = FleetSync(url, FleetState(), namespace="bench"), FleetSync(url, FleetState(), namespace="bench")
+    job = Job("j", "log_parsing", "worker alpha finished task 12 in 40 ms", "bench")
+    messages = get_task("log_parsing").prompt(job)
+    times: dict[str, list[float]] = {"reserve+settle": [], "publish": [], "poll": []}
+    for i in range(n):
+        t0 = time.perf_counter()
+        held, _ = reserve_call(ledger, spec, messages, 1024)
+        ledger.settle(held, 5e-5)
+        t1 = time.perf_counter()
+        fb = Feedback(i, job, "k", (Attempt(spec.name, "worker <*> finished task <*> in <*> ms", Verdict(True), 1.0,
+                                            0.8, 5e-5, 0.3, 90.0, 12.0),))
+        mine.publish(feedback_event(fb, mine.state.origin))
+        t2 = time.perf_counter()
+        for sid, event in theirs.poll():
+            theirs.advance(sid, event)
+        t3 = time.perf_counter()
+        for key, dt in (("reserve+settle", t1 - t0), ("publish", t2 - t1), ("poll", t3 - t2)):
+            times[key].append(dt * 1000)
+    out = {}
+    for key, xs in times.items():
+        xs.sort()
+        out[f"{key}_p50_ms"], out[f"{key}_p95_ms"] = xs[len(xs) // 2], xs[int(0.95 * (len(xs) - 1))]
+    return out
+
+
 def _reservations(n: int, url: str, seconds: float) -> float:
     ctx = mp.get_context("fork")
     start, out = ctx.Barrier(n + 1), ctx.Queue()
@@ -101,14 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--hooks-only", action="store_true", help="only the per-job cost of the Redis hooks")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fleet.json"))
     args = parser.parse_args(argv)
     from tests.fakes.redis_server import RedisServer
-    rows = []
+    rows, hooks = [], {}
     server = RedisServer()
     server.start()
     try:
-        for n in [int(x) for x in args.procs.split(",")]:
+        for n in [] if args.hooks_only else [int(x) for x in args.procs.split(",")]:
             def med(fn, key=None):
                 vals = [fn() for _ in range(args.repeats)]
                 return statistics.median(v[key] if key else v for v in vals)
@@ -123,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(" | ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
                   flush=True)
+        hooks = _hook_costs(server.url)
+        print(" | ".join(f"{k} {v:.3f}" for k, v in hooks.items()), flush=True)
     finally:
         server.stop()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"rows": rows, "jobs_per_process": args.jobs,
+    Path(args.out).write_text(json.dumps({"rows": rows, "hooks": hooks, "jobs_per_process": args.jobs,
                                           "cpus": os.cpu_count()}, indent=2) + "\n")
     return 0
 

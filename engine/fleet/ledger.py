@@ -222,6 +222,13 @@ class RedisLedger:
             return (view + unsent) / NANO
 
     @property
+    def own_spent_usd(self) -> float:
+        """What THIS process has spent (acknowledged by Redis or buffered): for a pacer that compares its own
+        spend per job with the fleet's `per_job_allowance()` (fleet spend moves with every process's jobs)."""
+        with self._lock:
+            return (self._acked_spent + sum(n for op, _, n in self._pending if op == "settle")) / NANO
+
+    @property
     def remaining_usd(self) -> float:
         self._fresh()
         with self._lock:
