@@ -149,3 +149,6 @@ def test_three_schedulers_given_the_same_budget_are_billed_one_budget(api, redis
     assert view.spent / NANO >= billed - 1e-9            # everything billed was charged to the fleet
     # the fleet used its budget up to the last worst-case hold (a haiku call holds ~$0.0017 at 256 tokens)
     assert billed > 0.001 and len(api.billed) > 10
+    # a call is sent with the output cap its reservation paid for (the full 1,024 tokens never fit $0.003)
+    caps = {r.body["max_tokens"] for r in api.requests if isinstance(r.body, dict)}
+    assert caps and max(caps) < 1024 and min(caps) >= 256
