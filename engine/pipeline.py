@@ -96,10 +96,19 @@ class Pipeline:
     """Handles one job at a time (or many from several threads) with one scheduler's learned state."""
 
     def __init__(self, scheduler: Scheduler, *, when_exhausted: str = WhenExhausted.CHEAPEST,
-                 lock: threading.RLock | None = None):
+                 lock: threading.RLock | None = None,
+                 on_feedback: Callable[[Feedback, list], None] | None = None):
         self.scheduler = scheduler
         self.when_exhausted = WhenExhausted(when_exhausted)
         self.lock = lock or threading.RLock()
+        self.on_feedback = on_feedback     # told of each event this pipeline applied (a fleet publishes it)
+
+    def learn(self, fb: Feedback) -> list:
+        """Apply one feedback event through the update manager (under the lock); returns its drift events."""
+        drift = self.scheduler.feedback(fb)
+        if self.on_feedback is not None:
+            self.on_feedback(fb, drift)
+        return drift
 
     # -- the one path ----------------------------------------------------------------------------------
     def handle(self, job: Job, ledger: Ledger, backend: Backend, *, seq: int | Callable[[], int],
@@ -154,7 +163,7 @@ class Pipeline:
             final = sched.final_attempt(attempts)
             s = next_seq()
             # A failed call teaches the predictors too (verdict False), so a failing model loses traffic.
-            drift = sched.feedback(Feedback(s, job, key, tuple(attempts)))
+            drift = self.learn(Feedback(s, job, key, tuple(attempts)))
             sched.after_job(ledger, called=True)
         reason = decision.reason if len(attempts) == 1 else f"{decision.reason}; {follow_up(attempts)}"
         outcome = Outcome(
@@ -173,7 +182,7 @@ class Pipeline:
         sched = self.scheduler
         score = backend.reference_score(job, hit.answer)
         s = next_seq()
-        drift = sched.feedback(Feedback(s, job, key, (), hit, sched.hit_verdict(job, hit.answer, score)))
+        drift = self.learn(Feedback(s, job, key, (), hit, sched.hit_verdict(job, hit.answer, score)))
         sched.after_job(ledger)
         return Outcome(s, job.job_id, job.task, job.dataset, "cache", hit.model, score=score,
                        reason=f"cache {hit.kind} hit (similarity {hit.similarity:.3f})", verified=True,

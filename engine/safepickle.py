@@ -7,7 +7,8 @@ would run code. `safe_loads` unpickles with an allow-list instead:
 
 * classes (only classes, never functions) of the project's data modules (`engine.predictors`,
   `engine.scheduling`, `engine.updates`, `engine.cache` entries and manager state, `engine.tasks` but not
-  the sandbox, `engine.jobs`, `engine.catalog`, `engine.simulation` records and policies) and of River;
+  the sandbox, `engine.jobs`, `engine.catalog`, `engine.simulation` records and policies, `engine.outcome`,
+  the fleet state of `engine.fleet.sync`) and of River;
 * numpy's array, dtype, scalar and random-generator reconstructors;
 * the standard containers and value types (`dict`, `list`, `set`, `collections.OrderedDict`, `deque`,
   `defaultdict`, `Counter`, `datetime`, `decimal.Decimal`, …) and `copyreg._reconstructor`.
@@ -30,7 +31,7 @@ from engine.errors import EngineError
 ENGINE_DATA_MODULES = (
     "engine.predictors", "engine.scheduling", "engine.updates", "engine.cache.entry", "engine.cache.manager",
     "engine.cache.semantic", "engine.cache.log_templates", "engine.cache.embedder", "engine.tasks",
-    "engine.jobs", "engine.catalog", "engine.simulation",
+    "engine.jobs", "engine.catalog", "engine.simulation", "engine.outcome", "engine.fleet.sync",
 )
 #: Engine modules that are never data, even under an allowed prefix (they start processes or open files).
 ENGINE_DENIED_MODULES = ("engine.tasks.sandbox",)

@@ -69,7 +69,8 @@ class Engine:
         self._client_settings = client_settings
         self._client = client
         self._lock = threading.RLock()
-        self.pipeline = Pipeline(self.scheduler, when_exhausted=settings.when_exhausted, lock=self._lock)
+        self.pipeline = Pipeline(self.scheduler, when_exhausted=settings.when_exhausted, lock=self._lock,
+                                 on_feedback=self._published)
         max_tokens = (client_settings.max_tokens if client_settings is not None
                       else _default_client_settings().max_tokens)
         self.backend: Backend = backend or LiveBackend(lambda: self.client, catalog, max_tokens)
@@ -77,6 +78,22 @@ class Engine:
         self._unsnapshotted = 0
         self._trace_jobs: dict[tuple[str, str], Job] | None = None
         self.events.start_run(LIVE_RUN, "live")
+        self.fleet = None   # a fleet on SLS_REDIS_URL: one budget, shared learning (engine.fleet)
+        if settings.redis_url:
+            from engine.fleet import FleetLearning
+            self.fleet = FleetLearning.for_engine(self, settings.redis_url)
+
+    def new_ledger(self, budget: float | None, expected_jobs: int | None = None) -> Ledger:
+        """The budget ledger of a run: the fleet's on Redis with SLS_REDIS_URL, else this process's."""
+        if self.settings.redis_url:
+            from engine.fleet import RedisLedger
+            return RedisLedger(self.settings.redis_url, budget, expected_jobs)
+        return BudgetLedger(budget, expected_jobs)
+
+    def _published(self, fb: Feedback, drift: list) -> None:
+        """After this scheduler applied one of its own feedback events: the fleet learns it too."""
+        if self.fleet is not None:
+            self.fleet.published(fb, drift)
 
     # -- clients -----------------------------------------------------------------------------------------
     @property
@@ -113,6 +130,8 @@ class Engine:
     def plan(self, job: Job, models: list[str] | None = None, ledger: Ledger | None = None) -> dict:
         """Cache lookup and per-model predictions for a job, without calling anything (the Playground)."""
         with self._lock:
+            if self.fleet is not None:
+                self.fleet.pull(force=True)
             key, hit = self.scheduler.lookup(job)
             names = models or self.catalog.names
             specs = self.scheduler.candidates(names)
@@ -131,7 +150,7 @@ class Engine:
         budget = check_budget(budget)
         self._check_model(model)
         job = self._replayable(job, strict=True)
-        ledger = ledger or BudgetLedger(budget)
+        ledger = ledger or self.new_ledger(budget)
         return self.process(job, ledger, model=model)
 
     def process(self, job: Job, ledger: Ledger, *, model: str | None = None) -> dict:
@@ -142,6 +161,9 @@ class Engine:
         """One job through the pipeline (cache → scheduler → backend → judge → update manager), logged."""
         check_job(job)
         self._check_model(model)
+        if self.fleet is not None:
+            with self._lock:
+                self.fleet.pull()     # the others' feedback first (at most every poll interval)
         outcome = self.pipeline.handle(job, ledger, self.backend, seq=self._next_seq, model=model)
         with self._lock:
             self._record(outcome)
@@ -163,7 +185,7 @@ class Engine:
         budget = check_budget(budget)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise SettingsError(f"concurrency must be a whole number of calls in flight, got {concurrency!r}")
-        ledger = BudgetLedger(budget, len(jobs))
+        ledger = self.new_ledger(budget, len(jobs))
         jobs = [self._replayable(job, strict=False) if _valid_job(job) else job for job in jobs]
         results: list[Outcome | EngineError | None] = [None] * len(jobs)
         done = 0
@@ -190,6 +212,10 @@ class Engine:
             list(pool.map(one, range(len(jobs))))
         if stopped:
             raise stopped[0]
+        if self.fleet is not None:
+            with self._lock:
+                self.fleet.sync.flush()
+                self.fleet.pull(force=True)
         self.checkpoint()
         return results  # type: ignore[return-value]
 
@@ -217,9 +243,9 @@ class Engine:
                                     step.get("predicted_p") or 0.5, 0.0, 0.0, estimate_input_tokens(job.text), None),)
             # The update manager learns from it and, when the answer was wrong, withdraws it from the cache
             # (whether this job was served from it or its answer was stored after the call).
-            self.scheduler.feedback(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job), attempts,
-                                             source="user",
-                                             withdraw=(step.get("answer") or "") if score < 1.0 else None))
+            self.pipeline.learn(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job), attempts,
+                                         source="user",
+                                         withdraw=(step.get("answer") or "") if score < 1.0 else None))
             snapshot = self._snapshot()    # the feedback row and the state that learned from it, together
             self.events.add_feedback(run_id, job_id, step["seq"], score, "user", snapshot=snapshot)
             self.checkpoint(snapshot)

@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     | SLS_TRACE | trace folder the dashboard opens first | the embedded sample |
     | SLS_DATA_DIR | folder of the real traces used by benchmarks | ../shared/data |
     | SLS_CHROMA_URL | a Chroma server shared by several schedulers (http://host:port) | none: on disk |
-    | SLS_BUDGET_USD | total budget of a run | none |
+    | SLS_REDIS_URL | a Redis server shared by a fleet: one budget, shared learning (redis://host:port/db) | none |
+    | SLS_BUDGET_USD | total budget of a run (of the fleet's, with SLS_REDIS_URL) | none |
     | SLS_FEEDBACK | reference / verifier / none | reference |
     | SLS_COST_WEIGHT, SLS_LATENCY_WEIGHT | λ and μ of the utility (dimensionless) | 0.03, 0.0 |
     | SLS_MAX_ATTEMPTS | calls per job including escalations | 3 |
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     trace: Path = Field(default=SAMPLE_TRACE)
     data_dir: Path = Field(default=REPO_ROOT.parent / "shared" / "data")
     chroma_url: str | None = None
+    redis_url: str | None = None
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     feedback: Literal[FEEDBACK_MODES] = "reference"
     cost_weight: float = Field(default=DEFAULT_COST_WEIGHT, ge=0, le=100, allow_inf_nan=False)
@@ -65,6 +67,15 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must look like http://host:port")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must look like redis://host:port/db")
         return value
 
 
