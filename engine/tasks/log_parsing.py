@@ -10,18 +10,24 @@ templates, nothing keyed to a data set:
 2. **Placeholders.** In each candidate, `{name}`, `{}`, `${name}`, `$name`, `<name>`, `[name]`,
    `%s`/`%d` and `<*>` (with variants) become wildcards, unless the same text occurs verbatim in the
    line (then it is literal text, e.g. ``IOThunderboltSwitch<0>``).
-3. **Choice.** The first candidate that matches the whole line wins: answers come first in a completion,
-   and later lines are usually explanations or invented examples for other logs, which do not match.
+3. **Choice.** The first candidate that matches the whole line *as written* wins (its wildcards may
+   span several tokens, spaces and punctuation): answers come first in a completion, and later lines
+   are usually explanations or invented examples for other logs, which do not match. A candidate that
+   matches is kept as written: Loghub's annotators let one `<*>` cover a number with its unit and a
+   parenthesised conversion, a URL path with its protocol, a list, a brace-wrapped word, so splitting
+   a wildcard or turning it back into text would make right answers wrong. Only what no annotation
+   convention puts inside a variable leaves it (`_keep`): separators at its ends (``lr<*>`` over
+   ``lr:0x1f`` is ``lr:<*>``), brackets it does not balance, brackets around the whole value, the key of
+   a ``key=value``, a stretch without a letter or digit. Whether a wildcard is over-general is a
+   question for the judge (several lines), not for the parser (one line).
 4. **Repair.** When no candidate matches, the candidate that agrees best with the line is aligned to it
    token by token: text the model dropped is copied from the line, text the line does not have is
    removed, wildcards keep covering what they were aligned with.
-5. **Evidence from the line.** What a wildcard covers in the line decides what it becomes: the
-   placeholder's own name (``{blockMap}`` over ``blockMap``) stays text; separators and dot leaders
-   at its ends (``lr{x}`` over ``lr:0x1f``), brackets it does not balance (``{n}`` over ``2057)``),
-   brackets/quotes around the whole value, the key of a ``key=value`` and text without a letter or
-   digit (``****``) stay text; digit-free phrases and code identifiers
-   (CamelCase, snake_case, ``Class::method``) stay text; a wildcard over several tokens that include
-   plain words (the model stopped early: ``Found child {id}`` over ``Found child 5 in slot 9``) is
+5. **Evidence from the line (repairs only).** What a wildcard of a *repaired* candidate covers decides
+   what it becomes: the placeholder's own name (``{blockMap}`` over ``blockMap``) stays text;
+   separators and dot leaders at its ends, brackets it does not balance, brackets/quotes around the
+   whole value, the key of a ``key=value`` and text without a letter or digit stay text; digit-free
+   phrases and code identifiers stay text; a wildcard over several tokens that include plain words is
    re-derived token by token; wildcards over one timestamp merge into one.
 6. **Fallback.** When no candidate agrees enough with the line to be repaired, a rule-based template
    of the line itself is used (`templates.mask_variables`).
@@ -29,8 +35,9 @@ templates, nothing keyed to a data set:
    post-processing: numbers and IDs left in the text become `<*>`, ``task_<*>`` becomes `<*>`, adjacent
    or ``:``/``.``-joined wildcards merge into one).
 
-The verifier accepts a template only when it matches its own line and is not all wildcards; the scorer
-is exact match with the reference after whitespace normalisation.
+The stateless verifier accepts a template only when it matches its own line and is not all wildcards;
+the judge (`LogParsingTask.new_judge`) also looks across lines. The scorer is exact match with the
+reference after whitespace normalisation.
 
 Measured on the loghub-dev trace with ``bench/reparse_loghub.py``.
 """
@@ -195,6 +202,7 @@ def _is_constant_text(text: str) -> bool:
 
 
 _BRACKETS = frozenset(_PAIRS) | frozenset(_CLOSERS)
+_RELATIVE_PATH = re.compile(r"\.+/")  # `./bin`, `../lib`: the dots belong to the path
 
 
 def _peel(covered: str) -> tuple[str, str, str]:
@@ -207,7 +215,7 @@ def _peel(covered: str) -> tuple[str, str, str]:
             counts[c] += 1
     i, j = 0, len(covered)
     while True:
-        while i < j and covered[i] in _SEPARATORS + ".":
+        while i < j and covered[i] in _SEPARATORS + "." and not _RELATIVE_PATH.match(covered, i):
             i += 1
         while j > i and covered[j - 1] in _SEPARATORS:
             j -= 1
@@ -265,15 +273,46 @@ def _fill_value(core: str) -> str:
     return WILDCARD
 
 
+def _keep(covered: str) -> str:
+    """What stands in the template for the line text `covered` by a wildcard of a candidate that matches
+    its line as written: the wildcard, whatever it spans (several tokens, spaces, punctuation, words:
+    Loghub's annotators write one `<*>` over a number with its unit and a parenthesised conversion, a
+    URL path with its protocol, a list). Only what no annotation convention puts inside a variable is
+    given back to the text: separators at its ends (``lr<*>`` over ``lr:0x1f`` is ``lr:<*>``), brackets it
+    does not balance (``<*>`` over ``2057)`` is ``<*>)``), brackets around the whole value and the key of
+    a ``key=value`` (see `_value_ends`), and a stretch without a letter or digit."""
+    lead, core, trail = _peel(covered)
+    if not core:
+        return covered if not any(c.isalnum() for c in covered) else WILDCARD
+    if not any(c.isalnum() for c in core):
+        return covered
+    return lead + _value_ends(core) + trail
+
+
+def _value_ends(core: str) -> str:
+    """A wildcard over `core`, less what Loghub's conventions keep outside a variable: the brackets or
+    quotes around the whole value (``[<*>]``) and the key of a ``key=value`` (``size=<*>``)."""
+    if len(core) > 2 and _PAIRS.get(core[0]) == core[-1] and core[-1] not in core[1:-1]:
+        inner = core[1:-1]
+        if inner.strip() and any(c.isalnum() for c in inner):
+            return core[0] + inner[:len(inner) - len(inner.lstrip())] + WILDCARD + \
+                inner[len(inner.rstrip()):] + core[-1]
+    key_value = _KEY_VALUE.fullmatch(core)
+    if key_value and " " not in core:
+        return key_value.group(1) + WILDCARD
+    return WILDCARD
+
+
 def _match(parts: list[str | _Var], line: str) -> str | None:
-    """The template a candidate gives for `line` if it matches it (placeholders refined), else None."""
-    pieces, variables = _pieces(parts)
+    """The template a candidate gives for `line` if it matches it as written, else None. Its wildcards
+    are kept whatever they span (see `_keep`); its literal text is kept as written."""
+    pieces, _variables = _pieces(parts)
     spans = match_literals(pieces, line)
     if spans is None:
         return None
     out = [pieces[0]]
-    for var, (start, end), piece in zip(variables, spans, pieces[1:], strict=True):
-        out.append(_fill(line[start:end], var))
+    for (start, end), piece in zip(spans, pieces[1:], strict=True):
+        out.append(_keep(line[start:end]))
         out.append(piece)
     return "".join(out)
 
