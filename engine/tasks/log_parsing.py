@@ -387,9 +387,29 @@ class ParsedTemplate(NamedTuple):
     source: str
 
 
+# `key=value` in the text of a template that already masks another value: Loghub's annotators make every
+# value of a key=value list a variable (`tty=NODEVssh` beside `uid=<*>` is `tty=<*>`)
+# (not a code identifier such as `Domain=NSURLErrorDomain` or `com.apple.x`: those are kept as text)
+_KEY_LITERAL = re.compile(r"(?<![\w<*>={])([A-Za-z_][\w.-]*=)([\w.:/@-]+)(?=[\s,;)\]]|$)")
+_KEY_WILDCARD = re.compile(r"[A-Za-z_][\w.-]*=<\*>")
+
+
+def _mask_key_values(template: str) -> str:
+    """Literal values of `key=value` pairs become `<*>` when the template masks another such value."""
+    if not _KEY_WILDCARD.search(template):
+        return template
+
+    def value(m: re.Match) -> str:
+        text = m.group(2)
+        identifier = _CODE_SHAPE.search(text) or (text.count(".") >= 2 and not any(c.isdigit() for c in text))
+        return m.group(0) if identifier or WILDCARD in text else m.group(1) + WILDCARD
+
+    return _KEY_LITERAL.sub(value, template)
+
+
 def _finish(template: str, line: str) -> str:
     """Canonical form of a template that matches `line` (kept as is if canonical form would not match)."""
-    canonical = canonicalize(_merge_timestamps(template, line))
+    canonical = canonicalize(_mask_key_values(_merge_timestamps(template, line)))
     return canonical if template_matches(canonical, line) else normalize_ws(template)
 
 
@@ -474,3 +494,175 @@ class LogParsingTask:
     def cache_key(self, job: Job) -> str:
         """The whitespace-normalised log line."""
         return normalize_ws(job.text)
+
+    def new_judge(self) -> LogTemplateJudge:
+        """A stateful label-free verifier that can reject (contracts §2): see `LogTemplateJudge`."""
+        return LogTemplateJudge(self)
+
+
+# --- the judge: a stateful, label-free verifier that looks across lines -------------------------------------
+
+_JUDGE_LINES = 4_000          # recent lines kept as evidence (bounded: the judge is in every snapshot)
+_JUDGE_VALUES = 8             # distinct values kept per (shape, position)
+_JUDGE_TEMPLATES = 20_000     # verified / refuted templates kept
+_MIN_OTHER_LINES = 2          # other lines a template must match before a constant wildcard is over-general
+_MIN_VARIANTS = 3             # distinct values at one position before a literal there is under-general
+_MIN_CONTEXT = 2              # tokens a line must share with others besides the varying one
+
+
+def _tokens(line: str) -> list[str]:
+    return normalize_ws(line).split(" ")
+
+
+def _longest_literal(template: str) -> str:
+    return max(normalize_ws(template).split(WILDCARD), key=len)
+
+
+class LogTemplateJudge:
+    """A label-free verifier for log templates that can say no (see `LogParsingTask.new_judge`).
+
+    It remembers recent lines, the templates it verified and those feedback refuted, and judges a
+    template for a line by signals that need no reference:
+
+    * it matches its line and is not all wildcards (the stateless check);
+    * feedback: a template refuted for a line of the same shape is rejected, a confirmed one accepted;
+    * consistency: a verified template that matches the line and differs from this one is a contradiction;
+    * over-general: a wildcard covering the same digit-free text in every line (≥ 3 with this one) the
+      template matches — text constant across its lines is message text, not a variable;
+    * under-general: a literal token of the line that takes ≥ 3 distinct values across lines identical
+      in every other token — a value the template failed to mask;
+    * agreement: a template another call already proposed for the same line (two models agree) is
+      accepted unless a negative signal holds.
+
+    With no evidence either way it accepts (a judge that rejects every new line would escalate every
+    call). `learn(job, output, correct)` records feedback that says whether an output was right.
+    """
+
+    def __init__(self, task: LogParsingTask | None = None):
+        self.task = task or LogParsingTask()
+        self.lines: dict[str, None] = {}                       # recent distinct lines (insertion order)
+        self.variants: dict[tuple, dict[str, None]] = {}        # (n tokens, position, other tokens) -> values
+        self.verified: dict[str, None] = {}                     # templates accepted or confirmed
+        self.confirmed: dict[str, None] = {}
+        self.refuted: dict[tuple[str, str], None] = {}         # (template, line shape)
+        self.proposals: dict[str, dict[str, None]] = {}         # line -> templates proposed for it
+
+    # -- evidence ------------------------------------------------------------------------------------------
+    def observe(self, line: str) -> None:
+        """Remember a line as evidence (every line the judge is asked about is observed)."""
+        line = normalize_ws(line)
+        if line in self.lines:
+            return
+        self.lines[line] = None
+        if len(self.lines) > _JUDGE_LINES:
+            del self.lines[next(iter(self.lines))]
+        toks = _tokens(line)
+        if len(toks) > 64:
+            return
+        for p, tok in enumerate(toks):
+            key = (len(toks), p, tuple(toks[:p]), tuple(toks[p + 1:]))
+            values = self.variants.setdefault(key, {})
+            if tok not in values and len(values) < _JUDGE_VALUES:
+                values[tok] = None
+        if len(self.variants) > 64 * _JUDGE_LINES:
+            for key in list(self.variants)[:len(self.variants) // 2]:
+                del self.variants[key]
+
+    @staticmethod
+    def _shape(line: str) -> str:
+        return mask_variables(line)
+
+    # -- signals -------------------------------------------------------------------------------------------
+    def _over_general(self, template: str, line: str) -> str | None:
+        anchor = _longest_literal(template)
+        covered: list[list[str]] = []
+        for other in self.lines:
+            if other == line or (anchor and anchor not in other):
+                continue
+            spans = match_spans(template, other)
+            if spans is not None:
+                covered.append([other[a:b] for a, b in spans])
+                if len(covered) >= 12:
+                    break
+        if len(covered) < _MIN_OTHER_LINES:
+            return None
+        own = match_spans(template, line) or []
+        for k, (a, b) in enumerate(own):
+            text = line[a:b]
+            if any(c.isdigit() for c in text):
+                continue
+            if all(k < len(c) and c[k] == text for c in covered):
+                return f"wildcard {k + 1} covers '{text[:40]}' in all {len(covered) + 1} lines it matches"
+        return None
+
+    def _under_general(self, template: str, line: str) -> str | None:
+        toks = _tokens(line)
+        if not _MIN_CONTEXT <= len(toks) - 1 <= 64:
+            return None            # a one- or two-word line has no context that could show a value
+        spans = match_spans(template, line) or []
+        pos = 0
+        for p, tok in enumerate(toks):
+            start, end = pos, pos + len(tok)
+            pos = end + 1
+            if any(a < end and b > start for a, b in spans):
+                continue           # (partly) under a wildcard
+            values = self.variants.get((len(toks), p, tuple(toks[:p]), tuple(toks[p + 1:])), {})
+            if len(values | {tok: None}) >= _MIN_VARIANTS:
+                return f"literal '{tok[:40]}' takes {len(values | {tok: None})} values across lines alike otherwise"
+        return None
+
+    def _contradiction(self, template: str, line: str) -> str | None:
+        for other in reversed(self.verified):
+            if other != template and template_matches(other, line):
+                return f"a verified template matches the line: '{other[:60]}'"
+        return None
+
+    # -- the verifier contract -----------------------------------------------------------------------------
+    def verify(self, job: Job, output: str) -> Verdict:
+        """Accept or reject `output` for `job` (label-free; see the class docstring)."""
+        line = normalize_ws(job.text.replace(_SENTINEL, " "))
+        self.observe(line)
+        basic = self.task.verify(job, output)
+        if not basic.ok:
+            return basic
+        template = normalize_ws(output)
+        proposed = self.proposals.setdefault(line, {})
+        agreed = template in proposed
+        proposed[template] = None
+        if len(self.proposals) > _JUDGE_LINES:
+            del self.proposals[next(iter(self.proposals))]
+        if (template, self._shape(line)) in self.refuted:
+            return Verdict(False, "feedback refuted this template for lines of this shape")
+        if template in self.confirmed:
+            return Verdict(True, "feedback confirmed this template")
+        for signal in (self._contradiction, self._over_general, self._under_general):
+            reason = signal(template, line)
+            if reason is not None:
+                self.verified.pop(template, None)   # a rejected template no longer speaks for its lines
+                return Verdict(False, reason)
+        self._remember(template)
+        return Verdict(True, "two calls agree on the template" if agreed else
+                       "template matches the line; no line contradicts it")
+
+    def _remember(self, template: str) -> None:
+        self.verified.pop(template, None)
+        self.verified[template] = None
+        if len(self.verified) > _JUDGE_TEMPLATES:
+            del self.verified[next(iter(self.verified))]
+
+    def learn(self, job: Job, output: str, correct: bool) -> None:
+        """Feedback that says whether `output` was right for `job` (reference, confirmed/refuted hit, user)."""
+        template, line = normalize_ws(output), normalize_ws(job.text.replace(_SENTINEL, " "))
+        self.observe(line)
+        if correct:
+            self.confirmed[template] = None
+            self.refuted.pop((template, self._shape(line)), None)
+            self._remember(template)
+            if len(self.confirmed) > _JUDGE_TEMPLATES:
+                del self.confirmed[next(iter(self.confirmed))]
+        else:
+            self.refuted[(template, self._shape(line))] = None
+            self.confirmed.pop(template, None)
+            self.verified.pop(template, None)
+            if len(self.refuted) > _JUDGE_TEMPLATES:
+                del self.refuted[next(iter(self.refuted))]
