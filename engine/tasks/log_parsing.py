@@ -391,6 +391,7 @@ class ParsedTemplate(NamedTuple):
 # value of a key=value list a variable (`tty=NODEVssh` beside `uid=<*>` is `tty=<*>`)
 # (not a code identifier such as `Domain=NSURLErrorDomain` or `com.apple.x`: those are kept as text)
 _KEY_LITERAL = re.compile(r"(?<![\w<*>={])([A-Za-z_][\w.-]*=)([\w.:/@-]+)(?=[\s,;)\]]|$)")
+_KEY_BEFORE = re.compile(r"[A-Za-z_][\w.-]*=$")
 _KEY_WILDCARD = re.compile(r"[A-Za-z_][\w.-]*=<\*>")
 
 
@@ -510,6 +511,9 @@ _MIN_VARIANTS = 3             # distinct values at one position before a literal
 _MIN_CONTEXT = 2              # tokens a line must share with others besides the varying one
 
 
+_DIGIT_RUN = re.compile(r"\d+")
+
+
 def _tokens(line: str) -> list[str]:
     return normalize_ws(line).split(" ")
 
@@ -527,6 +531,8 @@ class LogTemplateJudge:
     * it matches its line and is not all wildcards (the stateless check);
     * feedback: a template refuted for a line of the same shape is rejected, a confirmed one accepted;
     * consistency: a verified template that matches the line and differs from this one is a contradiction;
+      a verified template whose wildcard runs on over more tokens than on the lines it was verified for
+      does not fit this line (multi-token wildcards stay allowed where they were verified as such);
     * over-general: a wildcard covering the same digit-free text in every line (≥ 3 with this one) the
       template matches — text constant across its lines is message text, not a variable;
     * under-general: a literal token of the line that takes ≥ 3 distinct values across lines identical
@@ -546,6 +552,7 @@ class LogTemplateJudge:
         self.confirmed: dict[str, None] = {}
         self.refuted: dict[tuple[str, str], None] = {}         # (template, line shape)
         self.proposals: dict[str, dict[str, None]] = {}         # line -> templates proposed for it
+        self.widths: dict[str, list[set[int]]] = {}             # template -> tokens each wildcard covered
 
     # -- evidence ------------------------------------------------------------------------------------------
     def observe(self, line: str) -> None:
@@ -570,7 +577,8 @@ class LogTemplateJudge:
 
     @staticmethod
     def _shape(line: str) -> str:
-        return mask_variables(line)
+        """Lines of one shape: the same text once numbers are masked (`blk_1` and `blk_2` alike)."""
+        return _DIGIT_RUN.sub("0", mask_variables(line))
 
     # -- signals -------------------------------------------------------------------------------------------
     def _over_general(self, template: str, line: str) -> str | None:
@@ -589,8 +597,8 @@ class LogTemplateJudge:
         own = match_spans(template, line) or []
         for k, (a, b) in enumerate(own):
             text = line[a:b]
-            if any(c.isdigit() for c in text):
-                continue
+            if any(c.isdigit() for c in text) or _KEY_BEFORE.search(line, 0, a):
+                continue           # numbers, and the values of key=value pairs, are variables by convention
             if all(k < len(c) and c[k] == text for c in covered):
                 return f"wildcard {k + 1} covers '{text[:40]}' in all {len(covered) + 1} lines it matches"
         return None
@@ -611,9 +619,26 @@ class LogTemplateJudge:
                 return f"literal '{tok[:40]}' takes {len(values | {tok: None})} values across lines alike otherwise"
         return None
 
+    @staticmethod
+    def _wildcard_widths(template: str, line: str) -> list[int] | None:
+        spans = match_spans(template, line)
+        return None if spans is None else [len(line[a:b].split()) for a, b in spans]
+
+    def _run_on(self, template: str, line: str) -> str | None:
+        """A verified template whose wildcard here covers more tokens than on any line it was verified for
+        (`rhost=<*>` verified over one address, now over `10.0.0.1 user=root`)."""
+        known = self.widths.get(template)
+        widths = self._wildcard_widths(template, line) if known else None
+        if not known or widths is None or len(widths) != len(known):
+            return None
+        for k, (width, seen) in enumerate(zip(widths, known, strict=True)):
+            if width > max(seen):
+                return f"wildcard {k + 1} covers {width} tokens here, at most {max(seen)} where it was verified"
+        return None
+
     def _contradiction(self, template: str, line: str) -> str | None:
         for other in reversed(self.verified):
-            if other != template and template_matches(other, line):
+            if other != template and template_matches(other, line) and self._run_on(other, line) is None:
                 return f"a verified template matches the line: '{other[:60]}'"
         return None
 
@@ -633,22 +658,34 @@ class LogTemplateJudge:
             del self.proposals[next(iter(self.proposals))]
         if (template, self._shape(line)) in self.refuted:
             return Verdict(False, "feedback refuted this template for lines of this shape")
+        run_on = self._run_on(template, line)
+        if run_on is not None:
+            return Verdict(False, run_on)       # the template stays verified for the lines it fits
         if template in self.confirmed:
+            self._remember(template, line)
             return Verdict(True, "feedback confirmed this template")
         for signal in (self._contradiction, self._over_general, self._under_general):
             reason = signal(template, line)
             if reason is not None:
                 self.verified.pop(template, None)   # a rejected template no longer speaks for its lines
                 return Verdict(False, reason)
-        self._remember(template)
+        self._remember(template, line)
         return Verdict(True, "two calls agree on the template" if agreed else
                        "template matches the line; no line contradicts it")
 
-    def _remember(self, template: str) -> None:
+    def _remember(self, template: str, line: str) -> None:
         self.verified.pop(template, None)
         self.verified[template] = None
+        widths = self._wildcard_widths(template, line)
+        if widths is not None:
+            known = self.widths.setdefault(template, [set() for _ in widths])
+            if len(known) == len(widths):
+                for seen, width in zip(known, widths, strict=True):
+                    seen.add(width)
         if len(self.verified) > _JUDGE_TEMPLATES:
-            del self.verified[next(iter(self.verified))]
+            oldest = next(iter(self.verified))
+            del self.verified[oldest]
+            self.widths.pop(oldest, None)
 
     def learn(self, job: Job, output: str, correct: bool) -> None:
         """Feedback that says whether `output` was right for `job` (reference, confirmed/refuted hit, user)."""
@@ -657,7 +694,7 @@ class LogTemplateJudge:
         if correct:
             self.confirmed[template] = None
             self.refuted.pop((template, self._shape(line)), None)
-            self._remember(template)
+            self._remember(template, line)
             if len(self.confirmed) > _JUDGE_TEMPLATES:
                 del self.confirmed[next(iter(self.confirmed))]
         else:
