@@ -37,6 +37,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -116,9 +117,11 @@ def loghub_half(trace: Trace) -> dict:
     ref = _sls(trace)
     ver = _sls(trace, feedback="verifier")
     budget = BUDGET_SHARE * best_cost
-    bud = _sls(trace, budget_usd=budget)
+    bud_run = replay(trace, "sls", ReplayOptions(budget_usd=budget))
+    bud = bud_run.metrics
     per = bud["per_dataset"]
-    refused_share = {d: v.get("refused", 0) / v["queries"] for d, v in per.items()}
+    refused = Counter(r.dataset for r in bud_run.records if r.source == "refused")
+    refused_share = {d: refused[d] / v["queries"] for d, v in per.items()}
     return {
         "jobs": trace.n_queries, "best_single": best, "best_single_accuracy": single.accuracy[best],
         "best_single_cost_usd": best_cost,

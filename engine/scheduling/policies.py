@@ -97,7 +97,8 @@ class SchedulerPolicy:
 
     def _exhausted(self, i: int, env: ReplayEnv, job, predictions) -> StepRecord:
         behaviour = self.options.exhausted
-        affordable = [m for m in predictions if float(env.trace.costs[i, self._col[m]]) <= env.ledger.remaining_usd]
+        allowed = min(env.ledger.remaining_usd, self.core.spendable(env.ledger, predictions))  # paced, not first-come
+        affordable = [m for m in predictions if float(env.trace.costs[i, self._col[m]]) <= allowed]
         if behaviour == "cheapest" and affordable:
             cheapest = min(affordable, key=lambda m: (predictions[m].cost_usd, m))
             result = env.call(i, self._col[cheapest])

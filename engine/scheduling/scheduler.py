@@ -15,7 +15,7 @@ from engine.jobs import Job
 from engine.predictors import Prediction, Predictors
 from engine.scheduling.budget import BudgetLedger
 from engine.scheduling.decision import Decision, decide
-from engine.scheduling.pacing import Pacer
+from engine.scheduling.pacing import Pacer, curve_allowance
 from engine.tasks import get_task
 from engine.updates.manager import Attempt, Feedback, UpdateManager
 
@@ -102,10 +102,16 @@ class Scheduler:
         miss_rate = (self.jobs_called + 1) / (self.jobs_done + 1)
         future = max(0, ledger.expected_jobs - ledger.jobs_seen - 1)
         surplus = remaining - future * miss_rate * cheapest
+        # spend follows the target line over the stream, at most a bounded deviation ahead of it (pacing.py)
+        line = curve_allowance(ledger.total_usd, ledger.total_usd - remaining, ledger.jobs_seen,
+                               ledger.expected_jobs)
         if extra:
-            return max(0.0, surplus)
+            return max(0.0, min(surplus, line))
         if surplus < cheapest:
-            return min(remaining, cheapest)
+            # the budget cannot pay the cheapest model for every expected miss: calls are rationed evenly
+            # along the line (a job gets the cheapest model when the line has accrued its price, else none)
+            return min(remaining, line)
+        surplus = min(surplus, max(line, 0.0))
         # One call may cost at most `call_cap` times what a call may spend on average from here on: a model
         # the budget could never pay for regularly is not worth trying (exploring it would teach nothing usable).
         rate = ledger.per_job_allowance()
