@@ -16,6 +16,7 @@ from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.simulation.env import ReplayEnv
 from engine.simulation.policy import ReplayOptions, register
 from engine.simulation.records import StepRecord
+from engine.tasks import get_task
 from engine.updates.manager import Attempt, Feedback
 
 TRUNCATED = Verdict(False, "call cut by the budget")
@@ -74,7 +75,9 @@ class SchedulerPolicy:
         attempts, chosen = [], decision.chosen
         while chosen is not None:
             result = env.call(i, self._col[chosen])
-            verdict = TRUNCATED if result.truncated else env.verify(i, self._col[chosen])
+            judge = core.verifier(job.task)      # a stateful judge in verifier mode, else the task (memoised)
+            verdict = (TRUNCATED if result.truncated else env.verify(i, self._col[chosen])
+                       if judge is get_task(job.task) else judge.verify(job, result.output))
             attempts.append(Attempt(chosen, result.output, verdict, result.score, predictions[chosen].p_success,
                                     result.cost_usd, result.latency_s, result.input_tokens,
                                     result.output_tokens or None))

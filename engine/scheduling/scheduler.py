@@ -71,6 +71,7 @@ class Scheduler:
         self.thresholds: list[dict] = []
         self.jobs_done = 0
         self.jobs_called = 0
+        self.judges: dict[str, object] = {}   # label-free mode: one stateful judge per task (contracts §2)
 
     # -- stages ------------------------------------------------------------------------------------------
     def lookup(self, job: Job):
@@ -184,9 +185,18 @@ class Scheduler:
         if mode == "reference":
             return None if math.isnan(score) else score >= 1.0
         if mode == "verifier":
-            ok = get_task(job.task).verify(job, answer).ok
+            ok = self.verifier(job.task).verify(job, answer).ok
             return None if ok is None else bool(ok)
         return None
+
+    def verifier(self, task_name: str):
+        """What checks outputs label-free: the task's judge (`new_judge`) in verifier mode, else the task."""
+        task = get_task(task_name)
+        if self.updates.mode != "verifier" or not hasattr(task, "new_judge"):
+            return task
+        if task_name not in self.judges:
+            self.judges[task_name] = task.new_judge()
+        return self.judges[task_name]
 
     def after_job(self, ledger: BudgetLedger, called: bool = False) -> None:
         self.jobs_done += 1
@@ -203,7 +213,8 @@ class Scheduler:
         try:
             return pickle.dumps({"predictors": self.predictors, "known": self.known, "pacer": self.pacer,
                                  "updates": self.updates, "rng": self.rng.getstate(),
-                                 "thresholds": self.thresholds, "jobs": (self.jobs_done, self.jobs_called)})
+                                 "thresholds": self.thresholds, "jobs": (self.jobs_done, self.jobs_called),
+                                 "judges": self.judges})
         finally:
             self.updates.cache = cache
 
@@ -215,3 +226,4 @@ class Scheduler:
         self.rng.setstate(state["rng"])
         self.thresholds = state["thresholds"]
         self.jobs_done, self.jobs_called = state.get("jobs", (0, 0))
+        self.judges = state.get("judges", {})

@@ -66,3 +66,17 @@ def test_feedback_refutes_and_confirms_and_the_judge_pickles():
     judge.learn(line, "Received block <*> of size <*>", correct=True)
     clone = pickle.loads(pickle.dumps(judge))
     assert clone.verify(job("Received block blk_3 of size 1"), "Received block <*> of size <*>").ok
+
+
+def test_the_scheduler_uses_one_judge_per_task_in_verifier_mode_only():
+    from engine.catalog import Catalog
+    from engine.scheduling.scheduler import Scheduler, SchedulerConfig
+    from engine.tasks.log_parsing import LogTemplateJudge
+
+    label_free = Scheduler(Catalog([]), SchedulerConfig(), feedback="verifier")
+    judge = label_free.verifier("log_parsing")
+    assert isinstance(judge, LogTemplateJudge) and label_free.verifier("log_parsing") is judge
+    restored = Scheduler(Catalog([]), SchedulerConfig(), feedback="verifier")
+    restored.restore(label_free.snapshot())
+    assert isinstance(restored.verifier("log_parsing"), LogTemplateJudge)
+    assert not isinstance(Scheduler(Catalog([]), SchedulerConfig()).verifier("log_parsing"), LogTemplateJudge)
