@@ -40,7 +40,8 @@ def reparse(queries: pd.DataFrame, outcomes: pd.DataFrame, *, repair: bool = Tru
             fallback: bool = True) -> pd.DataFrame:
     """One row per outcome: model, query_id, recorded score, parsed template, source, correct, accepted."""
     task = LogParsingTask(repair=repair, fallback=fallback)
-    rows = outcomes.merge(queries[["query_id", "text", "reference"]], on="query_id", how="left")
+    columns = [c for c in ("query_id", "dataset", "text", "reference") if c in queries]
+    rows = outcomes.merge(queries[columns], on="query_id", how="left")
     parsed = [parse_template_detailed(raw, line, repair=repair, fallback=fallback)
               for raw, line in zip(rows["raw_output"], rows["text"], strict=True)]
     correct, accepted = [], []
@@ -50,8 +51,9 @@ def reparse(queries: pd.DataFrame, outcomes: pd.DataFrame, *, repair: bool = Tru
         accepted.append(bool(task.verify(job, p.template).ok))
     return pd.DataFrame({
         "model": rows["model"], "query_id": rows["query_id"],
+        "system": rows.get("dataset", ""),
         "recorded": pd.to_numeric(rows["score"], errors="coerce"),
-        "template": [p.template for p in parsed], "source": [p.source for p in parsed],
+        "output": rows["output"], "template": [p.template for p in parsed], "source": [p.source for p in parsed],
         "correct": correct, "accepted": accepted,
     })
 
@@ -70,6 +72,24 @@ def summarize(result: pd.DataFrame) -> pd.DataFrame:
         "reparsed_acc", ascending=False)
 
 
+def by_system(result: pd.DataFrame) -> pd.DataFrame:
+    """Per system (the queries' `dataset`): recorded and re-parsed per-query oracle (any model right),
+    and how many completions the re-parse turned from right to wrong and from wrong to right."""
+    recorded_right = result["recorded"] >= 1
+    result = result.assign(right_to_wrong=recorded_right & ~result["correct"],
+                           wrong_to_right=~recorded_right & result["correct"], recorded_right=recorded_right)
+    per_query = result.groupby(["system", "query_id"])[["recorded_right", "correct"]].max().groupby("system")
+    table = pd.DataFrame({
+        "oracle_recorded": per_query["recorded_right"].mean(),
+        "oracle_reparsed": per_query["correct"].mean(),
+        "right_to_wrong": result.groupby("system")["right_to_wrong"].sum(),
+        "wrong_to_right": result.groupby("system")["wrong_to_right"].sum(),
+    })
+    table["ok"] = (table["oracle_reparsed"] >= table["oracle_recorded"]) & (
+        table["right_to_wrong"] <= table["wrong_to_right"])
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
@@ -78,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-repair", action="store_true", help="do not repair non-matching candidates")
     parser.add_argument("--no-fallback", action="store_true", help="no rule-based template for unusable output")
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 unless re-parsed accuracy >= recorded accuracy for every model")
+                        help="exit 1 unless re-parsed accuracy >= recorded for every model, and on every system the "
+                             "re-parse oracle >= the recorded one and right→wrong <= wrong→right")
+    parser.add_argument("--dump", type=Path, help="write every re-parsed completion to this CSV")
     args = parser.parse_args(argv)
 
     folder = args.data_dir / args.trace
@@ -104,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     per_query = result.groupby("query_id")
     print(f"per-query oracle (any model correct): recorded {(per_query['recorded'].max() >= 1).mean():.4f}  "
           f"re-parsed {per_query['correct'].max().mean():.4f}")
+    systems = by_system(result)
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 120):
+        print("\nper system (oracle = any model right; counts are completions):\n" + systems.to_string())
     sources = result.groupby("source")["correct"].agg(["size", "mean"])
     print("\nwhere templates came from: " + ", ".join(
         f"{src} {int(n):,} ({n / len(result):.1%}, {acc:.3f} correct)" for src, (n, acc) in sources.iterrows()))
@@ -112,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and not worse.empty:
         print(f"\nre-parsed accuracy below recorded for: {', '.join(worse.index)}", file=sys.stderr)
         return 1
+    failing = systems[~systems["ok"]]
+    if args.check and not failing.empty:
+        print(f"\nre-parse oracle below recorded, or more right→wrong than wrong→right, for: "
+              f"{', '.join(failing.index)}", file=sys.stderr)
+        return 1
+    if args.dump:
+        result.to_csv(args.dump, index=False)
     return 0
 
 

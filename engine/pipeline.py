@@ -139,7 +139,9 @@ class Pipeline:
             predictions = sched.predict(job, specs, in_tok)
             decision = sched.decide(predictions, planning_view(ledger))
             if decision.chosen is None:
-                affordable = [m for m in predictions if backend.worst_case_usd(job, m) <= ledger.remaining_usd]
+                # paced, not first come first served: the fallback spends no more than the budget line allows
+                allowed = min(ledger.remaining_usd, sched.spendable(planning_view(ledger), predictions))
+                affordable = [m for m in predictions if backend.worst_case_usd(job, m) <= allowed]
         if decision.chosen is None:
             return _finish(self._exhausted(job, ledger, backend, predictions, affordable, next_seq, timer),
                            started, timer)
@@ -253,7 +255,7 @@ class Pipeline:
         if call.truncated:
             verdict = TRUNCATED
         else:
-            judge = self.scheduler.updates.judge(job.task)
+            judge = self.scheduler.verifier(job)
             if judge is not None:
                 with self.lock:
                     verdict = judge.verify(job, output)

@@ -11,6 +11,14 @@ accumulated gap. One step moves λ by at most a factor e^`clip`; λ stays within
 is a third of the base by default: a budget is a ceiling, not a target, and below that weight the extra
 spend buys too little quality to be worth it (on arc-dev a $5.27 budget then spends $1.95 for 0.924
 instead of all of it for 0.929). Without a budget λ stays at its base value.
+
+λ steers *which* model a job gets; `curve_allowance` bounds *how much* has been spent by any point of the
+stream: spend follows the straight line from nothing to the whole budget over the expected number of jobs
+(the trace length in replay, a horizon live), and may run ahead of it by at most `deviation` of the budget.
+A stream whose hard jobs come first (a new system coming online) therefore cannot spend the budget of the
+jobs after it; and when the budget cannot pay the cheapest model for every job the cache will not answer,
+the calls it can pay are spread evenly over the stream (a call whenever the line has accrued its price)
+instead of going to whoever comes first.
 """
 
 from __future__ import annotations
@@ -19,6 +27,29 @@ import math
 from dataclasses import dataclass
 
 from engine.scheduling.budget import BudgetLedger
+
+DEVIATION = 0.10   # how far spend may run ahead of the target line, as a share of the budget
+
+
+def curve_target(total_usd: float, jobs_done: int, expected_jobs: int) -> float:
+    """The spend the target line allows once `jobs_done` jobs have been handled (capped at the budget)."""
+    if expected_jobs <= 0:
+        return total_usd
+    return total_usd * min(1.0, max(0, jobs_done) / expected_jobs)
+
+
+def curve_allowance(total_usd: float, spent_usd: float, jobs_seen: int, expected_jobs: int,
+                    deviation: float = DEVIATION) -> float:
+    """What the job now handled may spend so that spend stays within `deviation` × budget above the target
+    line at the end of this job (never negative, never above what is left of the budget).
+
+    >>> round(curve_allowance(10.0, 0.0, 0, 100), 6)        # first job: one job's share plus the deviation
+    1.1
+    >>> round(curve_allowance(10.0, 6.0, 49, 100), 6)       # ahead of the line by more than the deviation
+    0.0
+    """
+    ahead = curve_target(total_usd, jobs_seen + 1, expected_jobs) + deviation * total_usd - spent_usd
+    return max(0.0, min(total_usd - spent_usd, ahead))
 
 
 @dataclass

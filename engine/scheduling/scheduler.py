@@ -22,7 +22,7 @@ from engine.predictors import Prediction, Predictors
 from engine.safepickle import safe_loads
 from engine.scheduling.budget import BudgetLedger
 from engine.scheduling.decision import Decision, decide
-from engine.scheduling.pacing import Pacer
+from engine.scheduling.pacing import Pacer, curve_allowance
 from engine.tasks import get_task
 from engine.updates.manager import Attempt, Feedback, UpdateManager
 
@@ -135,10 +135,16 @@ class Scheduler:
         miss_rate = (self.jobs_called + 1) / (self.jobs_done + 1)
         future = max(0, ledger.expected_jobs - ledger.jobs_seen - 1)
         surplus = remaining - future * miss_rate * cheapest
+        # spend follows the target line over the stream, at most a bounded deviation ahead of it (pacing.py)
+        line = curve_allowance(ledger.total_usd, ledger.total_usd - remaining, ledger.jobs_seen,
+                               ledger.expected_jobs)
         if extra:
-            return max(0.0, surplus)
+            return max(0.0, min(surplus, line))
         if surplus < cheapest:
-            return min(remaining, cheapest)
+            # the budget cannot pay the cheapest model for every expected miss: calls are rationed evenly
+            # along the line (a job gets the cheapest model when the line has accrued its price, else none)
+            return min(remaining, line)
+        surplus = min(surplus, max(line, 0.0))
         # One call may cost at most `call_cap` times what a call may spend on average from here on: a model
         # the budget could never pay for regularly is not worth trying (exploring it would teach nothing usable).
         rate = ledger.per_job_allowance()
@@ -207,10 +213,18 @@ class Scheduler:
         if mode == "reference":
             return None if math.isnan(score) else score >= 1.0
         if mode == "verifier":
-            judge = self.updates.judge(job.task)
+            judge = self.verifier(job)
             ok = (judge.verify(job, answer) if judge is not None else get_task(job.task).verify(job, answer)).ok
             return None if ok is None else bool(ok)
         return None
+
+    def verifier(self, job: Job):
+        """The task's stateful label-free judge when the verdict is what the engine learns from (feedback
+        mode `verifier`, or a job without a reference), else None: the task's stateless `verify` only
+        guards against malformed answers, and the reference grades them."""
+        if self.updates.mode != "verifier" and job.reference is not None:
+            return None
+        return self.updates.judge(job.task)
 
     def after_job(self, ledger: BudgetLedger, called: bool = False) -> None:
         self.updates.after_job(ledger, called)

@@ -10,18 +10,24 @@ templates, nothing keyed to a data set:
 2. **Placeholders.** In each candidate, `{name}`, `{}`, `${name}`, `$name`, `<name>`, `[name]`,
    `%s`/`%d` and `<*>` (with variants) become wildcards, unless the same text occurs verbatim in the
    line (then it is literal text, e.g. ``IOThunderboltSwitch<0>``).
-3. **Choice.** The first candidate that matches the whole line wins: answers come first in a completion,
-   and later lines are usually explanations or invented examples for other logs, which do not match.
+3. **Choice.** The first candidate that matches the whole line *as written* wins (its wildcards may
+   span several tokens, spaces and punctuation): answers come first in a completion, and later lines
+   are usually explanations or invented examples for other logs, which do not match. A candidate that
+   matches is kept as written: Loghub's annotators let one `<*>` cover a number with its unit and a
+   parenthesised conversion, a URL path with its protocol, a list, a brace-wrapped word, so splitting
+   a wildcard or turning it back into text would make right answers wrong. Only what no annotation
+   convention puts inside a variable leaves it (`_keep`): separators at its ends (``lr<*>`` over
+   ``lr:0x1f`` is ``lr:<*>``), brackets it does not balance, brackets around the whole value, the key of
+   a ``key=value``, a stretch without a letter or digit. Whether a wildcard is over-general is a
+   question for the judge (several lines), not for the parser (one line).
 4. **Repair.** When no candidate matches, the candidate that agrees best with the line is aligned to it
    token by token: text the model dropped is copied from the line, text the line does not have is
    removed, wildcards keep covering what they were aligned with.
-5. **Evidence from the line.** What a wildcard covers in the line decides what it becomes: the
-   placeholder's own name (``{blockMap}`` over ``blockMap``) stays text; separators and dot leaders
-   at its ends (``lr{x}`` over ``lr:0x1f``), brackets it does not balance (``{n}`` over ``2057)``),
-   brackets/quotes around the whole value, the key of a ``key=value`` and text without a letter or
-   digit (``****``) stay text; digit-free phrases and code identifiers
-   (CamelCase, snake_case, ``Class::method``) stay text; a wildcard over several tokens that include
-   plain words (the model stopped early: ``Found child {id}`` over ``Found child 5 in slot 9``) is
+5. **Evidence from the line (repairs only).** What a wildcard of a *repaired* candidate covers decides
+   what it becomes: the placeholder's own name (``{blockMap}`` over ``blockMap``) stays text;
+   separators and dot leaders at its ends, brackets it does not balance, brackets/quotes around the
+   whole value, the key of a ``key=value`` and text without a letter or digit stay text; digit-free
+   phrases and code identifiers stay text; a wildcard over several tokens that include plain words is
    re-derived token by token; wildcards over one timestamp merge into one.
 6. **Fallback.** When no candidate agrees enough with the line to be repaired, a rule-based template
    of the line itself is used (`templates.mask_variables`).
@@ -29,8 +35,9 @@ templates, nothing keyed to a data set:
    post-processing: numbers and IDs left in the text become `<*>`, ``task_<*>`` becomes `<*>`, adjacent
    or ``:``/``.``-joined wildcards merge into one).
 
-The verifier accepts a template only when it matches its own line and is not all wildcards; the scorer
-is exact match with the reference after whitespace normalisation.
+The stateless verifier accepts a template only when it matches its own line and is not all wildcards;
+the judge (`LogParsingTask.new_judge`) also looks across lines. The scorer is exact match with the
+reference after whitespace normalisation.
 
 Measured on the loghub-dev trace with ``bench/reparse_loghub.py``.
 """
@@ -195,6 +202,7 @@ def _is_constant_text(text: str) -> bool:
 
 
 _BRACKETS = frozenset(_PAIRS) | frozenset(_CLOSERS)
+_RELATIVE_PATH = re.compile(r"\.+/")  # `./bin`, `../lib`: the dots belong to the path
 
 
 def _peel(covered: str) -> tuple[str, str, str]:
@@ -207,7 +215,7 @@ def _peel(covered: str) -> tuple[str, str, str]:
             counts[c] += 1
     i, j = 0, len(covered)
     while True:
-        while i < j and covered[i] in _SEPARATORS + ".":
+        while i < j and covered[i] in _SEPARATORS + "." and not _RELATIVE_PATH.match(covered, i):
             i += 1
         while j > i and covered[j - 1] in _SEPARATORS:
             j -= 1
@@ -265,15 +273,46 @@ def _fill_value(core: str) -> str:
     return WILDCARD
 
 
+def _keep(covered: str) -> str:
+    """What stands in the template for the line text `covered` by a wildcard of a candidate that matches
+    its line as written: the wildcard, whatever it spans (several tokens, spaces, punctuation, words:
+    Loghub's annotators write one `<*>` over a number with its unit and a parenthesised conversion, a
+    URL path with its protocol, a list). Only what no annotation convention puts inside a variable is
+    given back to the text: separators at its ends (``lr<*>`` over ``lr:0x1f`` is ``lr:<*>``), brackets it
+    does not balance (``<*>`` over ``2057)`` is ``<*>)``), brackets around the whole value and the key of
+    a ``key=value`` (see `_value_ends`), and a stretch without a letter or digit."""
+    lead, core, trail = _peel(covered)
+    if not core:
+        return covered if not any(c.isalnum() for c in covered) else WILDCARD
+    if not any(c.isalnum() for c in core):
+        return covered
+    return lead + _value_ends(core) + trail
+
+
+def _value_ends(core: str) -> str:
+    """A wildcard over `core`, less what Loghub's conventions keep outside a variable: the brackets or
+    quotes around the whole value (``[<*>]``) and the key of a ``key=value`` (``size=<*>``)."""
+    if len(core) > 2 and _PAIRS.get(core[0]) == core[-1] and core[-1] not in core[1:-1]:
+        inner = core[1:-1]
+        if inner.strip() and any(c.isalnum() for c in inner):
+            return core[0] + inner[:len(inner) - len(inner.lstrip())] + WILDCARD + \
+                inner[len(inner.rstrip()):] + core[-1]
+    key_value = _KEY_VALUE.fullmatch(core)
+    if key_value and " " not in core:
+        return key_value.group(1) + WILDCARD
+    return WILDCARD
+
+
 def _match(parts: list[str | _Var], line: str) -> str | None:
-    """The template a candidate gives for `line` if it matches it (placeholders refined), else None."""
-    pieces, variables = _pieces(parts)
+    """The template a candidate gives for `line` if it matches it as written, else None. Its wildcards
+    are kept whatever they span (see `_keep`); its literal text is kept as written."""
+    pieces, _variables = _pieces(parts)
     spans = match_literals(pieces, line)
     if spans is None:
         return None
     out = [pieces[0]]
-    for var, (start, end), piece in zip(variables, spans, pieces[1:], strict=True):
-        out.append(_fill(line[start:end], var))
+    for (start, end), piece in zip(spans, pieces[1:], strict=True):
+        out.append(_keep(line[start:end]))
         out.append(piece)
     return "".join(out)
 
@@ -348,9 +387,30 @@ class ParsedTemplate(NamedTuple):
     source: str
 
 
+# `key=value` in the text of a template that already masks another value: Loghub's annotators make every
+# value of a key=value list a variable (`tty=NODEVssh` beside `uid=<*>` is `tty=<*>`)
+# (not a code identifier such as `Domain=NSURLErrorDomain` or `com.apple.x`: those are kept as text)
+_KEY_LITERAL = re.compile(r"(?<![\w<*>={])([A-Za-z_][\w.-]*=)([\w.:/@-]+)(?=[\s,;)\]]|$)")
+_KEY_BEFORE = re.compile(r"[A-Za-z_][\w.-]*=$")
+_KEY_WILDCARD = re.compile(r"[A-Za-z_][\w.-]*=<\*>")
+
+
+def _mask_key_values(template: str) -> str:
+    """Literal values of `key=value` pairs become `<*>` when the template masks another such value."""
+    if not _KEY_WILDCARD.search(template):
+        return template
+
+    def value(m: re.Match) -> str:
+        text = m.group(2)
+        identifier = _CODE_SHAPE.search(text) or (text.count(".") >= 2 and not any(c.isdigit() for c in text))
+        return m.group(0) if identifier or WILDCARD in text else m.group(1) + WILDCARD
+
+    return _KEY_LITERAL.sub(value, template)
+
+
 def _finish(template: str, line: str) -> str:
     """Canonical form of a template that matches `line` (kept as is if canonical form would not match)."""
-    canonical = canonicalize(_merge_timestamps(template, line))
+    canonical = canonicalize(_mask_key_values(_merge_timestamps(template, line)))
     return canonical if template_matches(canonical, line) else normalize_ws(template)
 
 
@@ -435,3 +495,211 @@ class LogParsingTask:
     def cache_key(self, job: Job) -> str:
         """The whitespace-normalised log line."""
         return normalize_ws(job.text)
+
+    def new_judge(self) -> LogTemplateJudge:
+        """A stateful label-free verifier that can reject (contracts §2): see `LogTemplateJudge`."""
+        return LogTemplateJudge(self)
+
+
+# --- the judge: a stateful, label-free verifier that looks across lines -------------------------------------
+
+_JUDGE_LINES = 4_000          # recent lines kept as evidence (bounded: the judge is in every snapshot)
+_JUDGE_VALUES = 8             # distinct values kept per (shape, position)
+_JUDGE_TEMPLATES = 20_000     # verified / refuted templates kept
+_MIN_OTHER_LINES = 2          # other lines a template must match before a constant wildcard is over-general
+_MIN_VARIANTS = 3             # distinct values at one position before a literal there is under-general
+_MIN_CONTEXT = 2              # tokens a line must share with others besides the varying one
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _tokens(line: str) -> list[str]:
+    return normalize_ws(line).split(" ")
+
+
+def _longest_literal(template: str) -> str:
+    return max(normalize_ws(template).split(WILDCARD), key=len)
+
+
+class LogTemplateJudge:
+    """A label-free verifier for log templates that can say no (see `LogParsingTask.new_judge`).
+
+    It remembers recent lines, the templates it verified and those feedback refuted, and judges a
+    template for a line by signals that need no reference:
+
+    * it matches its line and is not all wildcards (the stateless check);
+    * feedback: a template refuted for a line of the same shape is rejected, a confirmed one accepted;
+    * consistency: a verified template that matches the line and differs from this one is a contradiction;
+      a verified template whose wildcard runs on over more tokens than on the lines it was verified for
+      does not fit this line (multi-token wildcards stay allowed where they were verified as such);
+    * over-general: a wildcard covering the same digit-free text in every line (≥ 3 with this one) the
+      template matches — text constant across its lines is message text, not a variable;
+    * under-general: a literal token of the line that takes ≥ 3 distinct values across lines identical
+      in every other token — a value the template failed to mask;
+    * agreement: a template another call already proposed for the same line (two models agree) is
+      accepted unless a negative signal holds.
+
+    With no evidence either way it accepts (a judge that rejects every new line would escalate every
+    call). `learn(job, output, correct)` records feedback that says whether an output was right.
+    """
+
+    def __init__(self, task: LogParsingTask | None = None):
+        self.task = task or LogParsingTask()
+        self.lines: dict[str, None] = {}                       # recent distinct lines (insertion order)
+        self.variants: dict[tuple, dict[str, None]] = {}        # (n tokens, position, other tokens) -> values
+        self.verified: dict[str, None] = {}                     # templates accepted or confirmed
+        self.confirmed: dict[str, None] = {}
+        self.refuted: dict[tuple[str, str], None] = {}         # (template, line shape)
+        self.proposals: dict[str, dict[str, None]] = {}         # line -> templates proposed for it
+        self.widths: dict[str, list[set[int]]] = {}             # template -> tokens each wildcard covered
+
+    # -- evidence ------------------------------------------------------------------------------------------
+    def observe(self, line: str) -> None:
+        """Remember a line as evidence (every line the judge is asked about is observed)."""
+        line = normalize_ws(line)
+        if line in self.lines:
+            return
+        self.lines[line] = None
+        if len(self.lines) > _JUDGE_LINES:
+            del self.lines[next(iter(self.lines))]
+        toks = _tokens(line)
+        if len(toks) > 64:
+            return
+        for p, tok in enumerate(toks):
+            key = (len(toks), p, tuple(toks[:p]), tuple(toks[p + 1:]))
+            values = self.variants.setdefault(key, {})
+            if tok not in values and len(values) < _JUDGE_VALUES:
+                values[tok] = None
+        if len(self.variants) > 64 * _JUDGE_LINES:
+            for key in list(self.variants)[:len(self.variants) // 2]:
+                del self.variants[key]
+
+    @staticmethod
+    def _shape(line: str) -> str:
+        """Lines of one shape: the same text once numbers are masked (`blk_1` and `blk_2` alike)."""
+        return _DIGIT_RUN.sub("0", mask_variables(line))
+
+    # -- signals -------------------------------------------------------------------------------------------
+    def _over_general(self, template: str, line: str) -> str | None:
+        anchor = _longest_literal(template)
+        covered: list[list[str]] = []
+        for other in self.lines:
+            if other == line or (anchor and anchor not in other):
+                continue
+            spans = match_spans(template, other)
+            if spans is not None:
+                covered.append([other[a:b] for a, b in spans])
+                if len(covered) >= 12:
+                    break
+        if len(covered) < _MIN_OTHER_LINES:
+            return None
+        own = match_spans(template, line) or []
+        for k, (a, b) in enumerate(own):
+            text = line[a:b]
+            if any(c.isdigit() for c in text) or _KEY_BEFORE.search(line, 0, a):
+                continue           # numbers, and the values of key=value pairs, are variables by convention
+            if all(k < len(c) and c[k] == text for c in covered):
+                return f"wildcard {k + 1} covers '{text[:40]}' in all {len(covered) + 1} lines it matches"
+        return None
+
+    def _under_general(self, template: str, line: str) -> str | None:
+        toks = _tokens(line)
+        if not _MIN_CONTEXT <= len(toks) - 1 <= 64:
+            return None            # a one- or two-word line has no context that could show a value
+        spans = match_spans(template, line) or []
+        pos = 0
+        for p, tok in enumerate(toks):
+            start, end = pos, pos + len(tok)
+            pos = end + 1
+            if any(a < end and b > start for a, b in spans):
+                continue           # (partly) under a wildcard
+            values = self.variants.get((len(toks), p, tuple(toks[:p]), tuple(toks[p + 1:])), {})
+            if len(values | {tok: None}) >= _MIN_VARIANTS:
+                return f"literal '{tok[:40]}' takes {len(values | {tok: None})} values across lines alike otherwise"
+        return None
+
+    @staticmethod
+    def _wildcard_widths(template: str, line: str) -> list[int] | None:
+        spans = match_spans(template, line)
+        return None if spans is None else [len(line[a:b].split()) for a, b in spans]
+
+    def _run_on(self, template: str, line: str) -> str | None:
+        """A verified template whose wildcard here covers more tokens than on any line it was verified for
+        (`rhost=<*>` verified over one address, now over `10.0.0.1 user=root`)."""
+        known = self.widths.get(template)
+        widths = self._wildcard_widths(template, line) if known else None
+        if not known or widths is None or len(widths) != len(known):
+            return None
+        for k, (width, seen) in enumerate(zip(widths, known, strict=True)):
+            if width > max(seen):
+                return f"wildcard {k + 1} covers {width} tokens here, at most {max(seen)} where it was verified"
+        return None
+
+    def _contradiction(self, template: str, line: str) -> str | None:
+        for other in reversed(self.verified):
+            if other != template and template_matches(other, line) and self._run_on(other, line) is None:
+                return f"a verified template matches the line: '{other[:60]}'"
+        return None
+
+    # -- the verifier contract -----------------------------------------------------------------------------
+    def verify(self, job: Job, output: str) -> Verdict:
+        """Accept or reject `output` for `job` (label-free; see the class docstring)."""
+        line = normalize_ws(job.text.replace(_SENTINEL, " "))
+        self.observe(line)
+        basic = self.task.verify(job, output)
+        if not basic.ok:
+            return basic
+        template = normalize_ws(output)
+        proposed = self.proposals.setdefault(line, {})
+        agreed = template in proposed
+        proposed[template] = None
+        if len(self.proposals) > _JUDGE_LINES:
+            del self.proposals[next(iter(self.proposals))]
+        if (template, self._shape(line)) in self.refuted:
+            return Verdict(False, "feedback refuted this template for lines of this shape")
+        run_on = self._run_on(template, line)
+        if run_on is not None:
+            return Verdict(False, run_on)       # the template stays verified for the lines it fits
+        if template in self.confirmed:
+            self._remember(template, line)
+            return Verdict(True, "feedback confirmed this template")
+        for signal in (self._contradiction, self._over_general, self._under_general):
+            reason = signal(template, line)
+            if reason is not None:
+                self.verified.pop(template, None)   # a rejected template no longer speaks for its lines
+                return Verdict(False, reason)
+        self._remember(template, line)
+        return Verdict(True, "two calls agree on the template" if agreed else
+                       "template matches the line; no line contradicts it")
+
+    def _remember(self, template: str, line: str) -> None:
+        self.verified.pop(template, None)
+        self.verified[template] = None
+        widths = self._wildcard_widths(template, line)
+        if widths is not None:
+            known = self.widths.setdefault(template, [set() for _ in widths])
+            if len(known) == len(widths):
+                for seen, width in zip(known, widths, strict=True):
+                    seen.add(width)
+        if len(self.verified) > _JUDGE_TEMPLATES:
+            oldest = next(iter(self.verified))
+            del self.verified[oldest]
+            self.widths.pop(oldest, None)
+
+    def learn(self, job: Job, output: str, correct: bool) -> None:
+        """Feedback that says whether `output` was right for `job` (reference, confirmed/refuted hit, user)."""
+        template, line = normalize_ws(output), normalize_ws(job.text.replace(_SENTINEL, " "))
+        self.observe(line)
+        if correct:
+            self.confirmed[template] = None
+            self.refuted.pop((template, self._shape(line)), None)
+            self._remember(template, line)
+            if len(self.confirmed) > _JUDGE_TEMPLATES:
+                del self.confirmed[next(iter(self.confirmed))]
+        else:
+            self.refuted[(template, self._shape(line))] = None
+            self.confirmed.pop(template, None)
+            self.verified.pop(template, None)
+            if len(self.refuted) > _JUDGE_TEMPLATES:
+                del self.refuted[next(iter(self.refuted))]

@@ -91,7 +91,7 @@ def pred(cost):
     (None, None, 0, 0.0, False, math.inf),          # no budget: everything
     (1.0, None, 0, 0.25, False, 0.75),              # no pacing data: what is left
     (1.0, 100, 0, 0.0, True, 1.0 - 99 * 1.0 * 0.01),   # extra calls: only the surplus over the reserve
-    (0.5, 100, 0, 0.0, False, 0.01),                # reserve cannot be kept: only the cheapest
+    (0.5, 100, 0, 0.0, False, 0.005 + 0.05),        # reserve cannot be kept: rationed along the budget line (share + 10%)
     (2.0, 100, 0, 0.0, False, 4.0 * 0.02),          # call cap: 4 average calls (2.0 / 100 each)
     (1.0, 100, 99, 0.99, True, 0.01),               # the last job may spend what is left
 ])
