@@ -74,7 +74,8 @@ def _options(args) -> object:
     budget = resolve_budget(getattr(args, "budget", None), getattr(args, "budget_per_1k", None), args._n_jobs)
     return ReplayOptions(budget_usd=budget, seed=args.seed, feedback=getattr(args, "feedback", "reference"),
                          workspace=getattr(args, "workspace", None),
-                         exhausted=getattr(args, "when_exhausted", "cheapest"))
+                         exhausted=getattr(args, "when_exhausted", "cheapest"),
+                         warm_start=getattr(args, "warm_start", None))
 
 
 def cmd_replay(args) -> int:
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--workspace", help="workspace directory (cache, event log, snapshots); resumable")
     p.add_argument("--when-exhausted", choices=EXHAUSTED_BEHAVIOURS, default="cheapest")
+    p.add_argument("--warm-start", metavar="DIR",
+                   help="start from the learned state (predictors, cache, thresholds, drift, judges; not the "
+                        "budget or event log) of an earlier run's workspace; DIR is only read")
     p.add_argument("--through-engine", action="store_true",
                    help="run the trace through the live Engine with the recorded-trace backend (policy sls)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
