@@ -111,7 +111,7 @@ def cmd_sweep(args) -> int:
     from engine.simulation.sweep import parse_budgets, sweep
     budgets = parse_budgets(args.budgets)
     results = sweep(args.trace, args.policy, budgets, seed=args.seed, feedback=args.feedback,
-                    scoring=args.scoring, workers=args.workers)
+                    scoring=args.scoring, workers=args.workers, warm_start=args.warm_start)
     _emit(results, args.json)
     return 0
 
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--scoring", choices=("recorded", "parsed"))
     p.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
+    p.add_argument("--warm-start", metavar="DIR", help="every replay starts from this workspace's learned state")
     p.add_argument("--json", action="store_true")
 
     trace_command("describe", cmd_describe, "summarise a trace (tasks, datasets, models)")

@@ -35,23 +35,28 @@ def parse_budgets(text: str) -> list[float | None]:
 
 def _run_one(args) -> dict:
     from engine.simulation.replay import replay
-    policy, budget, seed, feedback, scoring = args
-    options = ReplayOptions(budget_usd=budget, seed=seed, feedback=feedback)
+    policy, budget, seed, feedback, scoring, warm_start = args
+    options = ReplayOptions(budget_usd=budget, seed=seed, feedback=feedback, warm_start=warm_start)
     metrics = replay(_TRACE, policy, options, scoring=scoring).metrics
     metrics["budget_usd"] = budget
     return metrics
 
 
 def sweep(trace: Trace | str, policy: str, budgets: list[float | None], *, seed: int = 0,
-          feedback: str = "reference", scoring: str | None = None, workers: int = 0) -> list[dict]:
-    """Metrics of `policy` at each budget (in the given order). Uses one process per core by default."""
+          feedback: str = "reference", scoring: str | None = None, workers: int = 0,
+          warm_start: str | None = None) -> list[dict]:
+    """Metrics of `policy` at each budget (in the given order). Uses one process per core by default.
+    `warm_start`: a workspace every replay starts from (see `engine.warmstart`)."""
     global _TRACE
     if isinstance(trace, str):
         from engine.traces import load_trace
         trace = load_trace(trace)
     from engine.simulation.policy import resolve
     resolve(policy, trace.model_names)   # fail fast on a bad name, before forking
-    jobs = [(policy, b, seed, feedback, scoring) for b in budgets]
+    if warm_start:
+        from engine.warmstart import read_warm_state
+        read_warm_state(warm_start)      # likewise a directory that is not a workspace
+    jobs = [(policy, b, seed, feedback, scoring, warm_start) for b in budgets]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     _TRACE = trace
     try:

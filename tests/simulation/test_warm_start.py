@@ -176,3 +176,11 @@ def test_cli_warm_start_json(halves, learned, capsys):
     import json
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["queries"] == N and metrics["cache_hit_rate"] > 0
+    # the What-if sweep starts every budget's replay from the same workspace
+    assert main(["sweep", str(halves[1]), "--policy", "sls", "--budgets", "none", "--workers", "1",
+                 "--warm-start", str(workspace), "--json"]) == 0
+    swept = json.loads(capsys.readouterr().out)
+    assert (swept["accuracy"], swept["cost_usd"]) == (metrics["accuracy"], metrics["cost_usd"])
+    assert main(["sweep", str(halves[1]), "--policy", "sls", "--budgets", "none", "--warm-start",
+                 str(halves[1])]) == 2
+    assert "not a workspace" in capsys.readouterr().err
