@@ -184,3 +184,33 @@ def test_cli_warm_start_json(halves, learned, capsys):
     assert main(["sweep", str(halves[1]), "--policy", "sls", "--budgets", "none", "--warm-start",
                  str(halves[1])]) == 2
     assert "not a workspace" in capsys.readouterr().err
+
+
+def test_sls_warm_start_seeds_only_a_workspace_without_state(halves, learned, tmp_path, monkeypatch):
+    from engine.catalog import Catalog
+    from engine.service import build_engine
+    from engine.settings import load_settings
+    workspace, first = learned
+    second = load_trace(halves[1])
+    catalog = Catalog(list(Catalog.from_trace_models(second.models)))
+    job = second.jobs()[0]
+    specs = [catalog.get(m) for m in second.model_names]
+    saved = first.runner.core.predictors.predict(job, specs, 100)
+    monkeypatch.setenv("SLS_WARM_START", str(workspace))
+    fresh = build_engine(load_settings(workspace=tmp_path / "fresh"), catalog=catalog)
+    try:
+        assert fresh.scheduler.updates.last_seq == -1 and fresh.scheduler.cache.size() > 0
+        got = fresh.scheduler.predictors.predict(job, specs, 100)
+        assert all(got[m].p_success == pytest.approx(saved[m].p_success) for m in saved)
+    finally:
+        fresh.close()
+    own = tmp_path / "own"
+    _live_run(load_trace(halves[0]), own)     # SLS_WARM_START is set: the first start was seeded, then learned on
+    monkeypatch.setenv("SLS_WARM_START", str(tmp_path / "missing"))
+    restarted = build_engine(load_settings(workspace=own), catalog=catalog)   # own state: the setting is not read
+    try:
+        assert restarted.scheduler.updates.last_seq >= N - 1
+    finally:
+        restarted.close()
+    with pytest.raises(WarmStartError, match="not a directory"):
+        build_engine(load_settings(workspace=tmp_path / "fresh2"), catalog=catalog)
