@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine.config import DEFAULT_SWEEP_SEEDS as DEFAULT_SEEDS
 from engine.config import EXHAUSTED_BEHAVIOURS, FEEDBACK_MODES
 from engine.errors import EngineError, SettingsError
 
@@ -74,7 +75,8 @@ def _options(args) -> object:
     budget = resolve_budget(getattr(args, "budget", None), getattr(args, "budget_per_1k", None), args._n_jobs)
     return ReplayOptions(budget_usd=budget, seed=args.seed, feedback=getattr(args, "feedback", "reference"),
                          workspace=getattr(args, "workspace", None),
-                         exhausted=getattr(args, "when_exhausted", "cheapest"))
+                         exhausted=getattr(args, "when_exhausted", "cheapest"),
+                         warm_start=getattr(args, "warm_start", None))
 
 
 def cmd_replay(args) -> int:
@@ -109,8 +111,10 @@ def cmd_baselines(args) -> int:
 def cmd_sweep(args) -> int:
     from engine.simulation.sweep import parse_budgets, sweep
     budgets = parse_budgets(args.budgets)
-    results = sweep(args.trace, args.policy, budgets, seed=args.seed, feedback=args.feedback,
-                    scoring=args.scoring, workers=args.workers)
+    if args.seeds < 1:
+        raise SettingsError(f"--seeds must be at least 1, got {args.seeds}")
+    results = sweep(args.trace, args.policy, budgets, seed=args.seed, seeds=args.seeds, feedback=args.feedback,
+                    scoring=args.scoring, workers=args.workers, warm_start=args.warm_start)
     _emit(results, args.json)
     return 0
 
@@ -157,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--workspace", help="workspace directory (cache, event log, snapshots); resumable")
     p.add_argument("--when-exhausted", choices=EXHAUSTED_BEHAVIOURS, default="cheapest")
+    p.add_argument("--warm-start", metavar="DIR",
+                   help="start from the learned state (predictors, cache, thresholds, drift, judges; not the "
+                        "budget or event log) of an earlier run's workspace; DIR is only read")
     p.add_argument("--through-engine", action="store_true",
                    help="run the trace through the live Engine with the recorded-trace backend (policy sls)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
@@ -169,9 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True)
     p.add_argument("--budgets", required=True, help="comma-separated budgets in USD, e.g. 0.1,0.2,0.5")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                   help=f"replays per budget (seeds SEED, SEED+1, …), averaged (default {DEFAULT_SEEDS})")
     p.add_argument("--feedback", choices=FEEDBACK_MODES, default="reference")
     p.add_argument("--scoring", choices=("recorded", "parsed"))
     p.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
+    p.add_argument("--warm-start", metavar="DIR", help="every replay starts from this workspace's learned state")
     p.add_argument("--json", action="store_true")
 
     trace_command("describe", cmd_describe, "summarise a trace (tasks, datasets, models)")

@@ -66,6 +66,13 @@ class Engine:
                               self.events.path)   # h14: names a broken copy, falls back to the intact one
         if saved is not None and cache is not None:
             cache.recover(saved.cache_pending)   # cache writes committed with that job but never flushed
+        elif saved is None and not (self.workspace / STATE_FILE).exists() and settings.warm_start is not None:
+            # A workspace without learned state of its own starts from another's (never written to).
+            from engine.warmstart import apply_warm_state, read_warm_state
+            if Path(settings.warm_start).resolve() == self.workspace.resolve():
+                raise SettingsError(f"SLS_WARM_START {settings.warm_start} is the workspace itself: a warm start "
+                                    "reads another workspace")
+            apply_warm_state(self.scheduler, read_warm_state(settings.warm_start))
         self._client_settings = client_settings
         self._client = client
         self._lock = threading.RLock()

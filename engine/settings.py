@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     | SLS_WHEN_EXHAUSTED | cache_only / cheapest / refuse | cheapest |
     | SLS_CATALOG | JSON catalog file replacing the built-in one | none |
     | SLS_SEED | seed of the scheduler's exploration | 0 |
+    | SLS_WARM_START | a workspace (of an earlier replay or live scheduler) whose learned state a workspace without its own starts from; only read | none |
     | SLS_SNAPSHOT_EVERY | live jobs between snapshots of the learned state (1: with every job, so a killed process resumes exactly; more: faster, a crash forgets what the jobs since the last snapshot taught) | 1 |
     """
 
@@ -52,8 +53,9 @@ class Settings(BaseSettings):
     catalog: Path | None = None
     seed: int = Field(default=0, ge=0)
     snapshot_every: int = Field(default=1, ge=1)
+    warm_start: Path | None = None
 
-    @field_validator("workspace", "trace", "data_dir", "catalog")
+    @field_validator("workspace", "trace", "data_dir", "catalog", "warm_start")
     @classmethod
     def _path(cls, value: Path | None) -> Path | None:
         if value is not None and "\x00" in str(value):

@@ -596,6 +596,34 @@ class CacheManager:
                 store.put(entry)
             store.flush()
 
+    def warm(self, entries: Iterable[CacheEntry], tombstones: Iterable[str] = (),
+             thresholds: dict[str, float] | None = None) -> int:
+        """Seed the cache with another workspace's verified entries, tombstones and semantic thresholds (a
+        warm start); returns how many entries were added. The entries count as used before anything of this
+        run (recency shifted below 0, order kept) and are written to this cache's own store, if any."""
+        with self._lock:
+            self._tombstones.update(tombstones)
+            entries = [e for e in entries if e.valid and e.entry_id not in self._tombstones]
+            shift = max((max(e.last_used, e.created) for e in entries), default=-1) + 1
+            stale = [e for e in entries if not self._usable_embedding(e)]
+            if stale:
+                for e, v in zip(stale, self.embedder.embed([normalize_ws(e.key) for e in stale]), strict=True):
+                    e.embedding = v
+            added = 0
+            for e in entries:
+                if e.entry_id in self._entries:
+                    continue
+                e.last_used, e.created = e.last_used - shift, e.created - shift
+                if self._index(e):
+                    added += 1
+                    if self.store_backend is not None:
+                        self.store_backend.put(e)
+            for task, value in (thresholds or {}).items():
+                self._semantic.set_threshold(task, float(value), 0)
+            for task in {e.task for e in entries}:
+                self._evict(task)
+            return added
+
     def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The valid entries as plain dicts (most recently used first), for the dashboard."""
         with self._lock:

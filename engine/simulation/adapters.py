@@ -31,6 +31,9 @@ class SchedulerPolicy:
         self.name, self.config, self.options = name, config, options
         cache = open_cache(options) if config.use_cache else None
         self.core = Scheduler(env.catalog, config, cache=cache, feedback=options.feedback, seed=options.seed)
+        if options.warm_start:
+            from engine.warmstart import apply_warm_state, read_warm_state
+            apply_warm_state(self.core, read_warm_state(options.warm_start))
         self.pipeline = Pipeline(self.core, when_exhausted=options.exhausted)
         self.backend = ReplayBackend(env)
         self.freeze_at = (math.ceil(config.freeze_after * env.trace.n_queries)

@@ -26,6 +26,7 @@ class ReplayOptions:
     workspace: str | None = None
     exhausted: str = "cheapest"
     policy_params: dict = field(default_factory=dict)
+    warm_start: str | None = None     # a workspace whose learned state the sls policies start from
 
 
 class Policy(Protocol):

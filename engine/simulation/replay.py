@@ -42,6 +42,8 @@ class ReplaySession:
         info, params = resolve(policy, trace.model_names)
         if params:
             options = ReplayOptions(**{**options.__dict__, "policy_params": {**options.policy_params, **params}})
+        if options.warm_start:
+            _check_warm_start(options, info, policy)
         self.policy, self.info, self.options, self.trace = policy, info, options, trace
         self.ledger = BudgetLedger(options.budget_usd, trace.n_queries)
         self.env = ReplayEnv(trace, catalog, scoring=scoring or info.scoring, budget=self.ledger)
@@ -85,7 +87,9 @@ class ReplaySession:
         from engine.eventlog import EventLog
         key = json.dumps({"trace": str(trace.path), "policy": policy, "budget": options.budget_usd,
                           "seed": options.seed, "feedback": options.feedback, "exhausted": options.exhausted,
-                          "params": options.policy_params}, sort_keys=True, default=str)
+                          "params": options.policy_params}
+                         | ({"warm_start": str(Path(options.warm_start).resolve())} if options.warm_start else {}),
+                         sort_keys=True, default=str)
         self.run_id = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.events = EventLog(Path(options.workspace) / "events.sqlite")
         self.events.start_run(self.run_id, "replay", str(trace.path), policy, json.loads(key))
@@ -136,6 +140,17 @@ class ReplaySession:
         return RunResult(self.policy, self.metrics(), self.records, self.extras())
 
 
+def _check_warm_start(options: ReplayOptions, info, policy: str) -> None:
+    """A warm start seeds the scheduler's learned state: only the engine's policies have one, and the
+    source workspace is only read, so it cannot also be the run's own workspace."""
+    if info.kind != "engine":
+        raise SettingsError(f"--warm-start applies to the scheduler's policies (sls, sls-*), not to "
+                            f"'{policy}', which learns nothing")
+    if options.workspace and Path(options.workspace).resolve() == Path(options.warm_start).resolve():
+        raise SettingsError(f"--warm-start {options.warm_start} is also the run's --workspace: the source of a "
+                            "warm start is never written; give the run another workspace")
+
+
 def replay(trace: Trace, policy: str, options: ReplayOptions | None = None, *,
            catalog: Catalog | None = None, scoring: str | None = None,
            progress: Callable[[int, int], None] | None = None) -> RunResult:
@@ -180,7 +195,7 @@ def replay_through_engine(trace: Trace, options: ReplayOptions | None = None, *,
     with tempfile.TemporaryDirectory(prefix="sls-through-engine-") as tmp:
         workspace = options.workspace or tmp
         settings = load_settings(workspace=workspace, feedback=options.feedback, when_exhausted=options.exhausted,
-                                 seed=options.seed, snapshot_every=1 if options.workspace else 1_000_000)
+                                 seed=options.seed, warm_start=options.warm_start, snapshot_every=1 if options.workspace else 1_000_000)
         engine = build_engine(settings, catalog=catalog, backend=ReplayBackend(env),
                               cache=CacheManager(None))
         started = time.perf_counter()

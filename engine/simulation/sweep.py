@@ -19,13 +19,14 @@ import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 
+from engine.config import DEFAULT_SWEEP_SEEDS
 from engine.errors import SettingsError
 from engine.simulation.policy import ReplayOptions
 from engine.traces.model import Trace
 
 _TRACE: Trace | None = None   # set in the parent before forking; workers inherit it
 
-DEFAULT_SEEDS = 3
+DEFAULT_SEEDS = DEFAULT_SWEEP_SEEDS
 FRONTIER_RULE = ("running best: the accuracy at budget b is the best mean accuracy (over seeds) of the runs at "
                  "any budget <= b, since a run that stayed within a lower budget is within b too; "
                  "'measured' holds the runs at b itself")
@@ -55,8 +56,8 @@ def parse_budgets(text: str) -> list[float | None]:
 
 def _run_one(args) -> dict:
     from engine.simulation.replay import replay
-    policy, budget, seed, feedback, scoring = args
-    options = ReplayOptions(budget_usd=budget, seed=seed, feedback=feedback)
+    policy, budget, seed, feedback, scoring, warm_start = args
+    options = ReplayOptions(budget_usd=budget, seed=seed, feedback=feedback, warm_start=warm_start)
     metrics = replay(_TRACE, policy, options, scoring=scoring).metrics
     metrics["budget_usd"] = budget
     metrics["seed"] = seed
@@ -119,10 +120,11 @@ def frontier(rows: list[dict]) -> list[dict]:
 
 def sweep(trace: Trace | str, policy: str, budgets: list[float | None], *, seed: int = 0,
           seeds: int = DEFAULT_SEEDS, feedback: str = "reference", scoring: str | None = None,
-          workers: int = 0) -> list[dict]:
+          workers: int = 0, warm_start: str | None = None) -> list[dict]:
     """The frontier of `policy` at each budget (in the given order): `seeds` replays per budget (seeds
     `seed`, `seed + 1`, …) averaged, then the running best over lower budgets (see the module docstring).
-    Uses one process per core by default."""
+    Uses one process per core by default. `warm_start`: a workspace every replay starts from
+    (see `engine.warmstart`)."""
     global _TRACE
     if seeds < 1:
         raise SettingsError(f"seeds must be at least 1, got {seeds}")
@@ -131,7 +133,10 @@ def sweep(trace: Trace | str, policy: str, budgets: list[float | None], *, seed:
         trace = load_trace(trace)
     from engine.simulation.policy import resolve
     resolve(policy, trace.model_names)   # fail fast on a bad name, before forking
-    jobs = [(policy, b, seed + k, feedback, scoring) for b in budgets for k in range(seeds)]
+    if warm_start:
+        from engine.warmstart import read_warm_state
+        read_warm_state(warm_start)      # likewise a directory that is not a workspace
+    jobs = [(policy, b, seed + k, feedback, scoring, warm_start) for b in budgets for k in range(seeds)]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     _TRACE = trace
     try:
