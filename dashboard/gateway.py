@@ -31,6 +31,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, store
+from engine.config import DEFAULT_COST_WEIGHT
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def settings_defaults() -> dict:
     """Engine settings (from `SLS_*` variables through `engine.settings` when available)."""
     defaults = {"workspace": os.environ.get("SLS_WORKSPACE", "workspace"),
                 "trace": os.environ.get("SLS_TRACE") or str(SAMPLE_TRACE),
-                "budget_usd": None, "feedback": "reference", "cost_weight": 0.15, "latency_weight": 0.0,
+                "budget_usd": None, "feedback": "reference", "cost_weight": DEFAULT_COST_WEIGHT, "latency_weight": 0.0,
                 "max_attempts": 3, "when_exhausted": "cheapest"}
     try:
         from engine.settings import load_settings
