@@ -235,7 +235,7 @@ def whatif_pair(trace: str) -> dict:
                                                        gateway.params_key(current), None))
     _, budget = data.budget_options(ui.metrics_table(quick))
     # the What-if page's parameters at its defaults (pages/what_if.py, `controls`)
-    policy_params = {"cost_weight": round(float(min(1.0, settings.get("cost_weight", gateway.DEFAULT_COST_WEIGHT))), 4),
+    policy_params = {"cost_weight": round(float(min(1.0, settings.get("cost_weight", gateway.default_cost_weight()))), 4),
                      "latency_weight": round(float(min(1.0, settings.get("latency_weight", 0.0))), 4),
                      "cache": bool(settings.get("cache", True)), "max_attempts": int(settings.get("max_attempts", 3))}
     params = {**base, "budget_usd": round(float(budget), 6), "policy_params": policy_params}

@@ -147,7 +147,7 @@ def run_params(settings: dict | None = None, *, budget: float | None | str = "se
               "seed": int(s.get("seed", 0)), "feedback": s.get("feedback", "reference"),
               "exhausted": s.get("exhausted", "cheapest")}
     if str(s.get("policy", "sls")).startswith("sls"):
-        params["policy_params"] = {"cost_weight": float(s.get("cost_weight", gateway.DEFAULT_COST_WEIGHT)),
+        params["policy_params"] = {"cost_weight": float(s.get("cost_weight", gateway.default_cost_weight())),
                                    "latency_weight": float(s.get("latency_weight", 0.0)),
                                    "cache": bool(s.get("cache", True)),
                                    "max_attempts": int(s.get("max_attempts", 3))}

@@ -31,7 +31,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, store
-from engine.config import DEFAULT_COST_WEIGHT
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +69,17 @@ class TraceRef:
         return dataclasses.asdict(self)
 
 
+def default_cost_weight() -> float:
+    """The engine's one cost-weight default (λ without a budget)."""
+    from engine.config import DEFAULT_COST_WEIGHT
+    return DEFAULT_COST_WEIGHT
+
+
 def settings_defaults() -> dict:
     """Engine settings (from `SLS_*` variables through `engine.settings` when available)."""
     defaults = {"workspace": os.environ.get("SLS_WORKSPACE", "workspace"),
                 "trace": os.environ.get("SLS_TRACE") or str(SAMPLE_TRACE),
-                "budget_usd": None, "feedback": "reference", "cost_weight": DEFAULT_COST_WEIGHT, "latency_weight": 0.0,
+                "budget_usd": None, "feedback": "reference", "cost_weight": default_cost_weight(), "latency_weight": 0.0,
                 "max_attempts": 3, "when_exhausted": "cheapest"}
     try:
         from engine.settings import load_settings

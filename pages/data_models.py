@@ -217,7 +217,7 @@ def settings_section(ctx) -> None:
                      key="data.feedback", help="reference: the ground truth arrives after each call; verifier: "
                                                "label-free checks only; none: nothing is learned about quality.")
         c4, c5, c6 = st.columns(3)
-        c4.number_input("Cost weight λ", 0.0, 100.0, float(s.get("cost_weight", gateway.DEFAULT_COST_WEIGHT)), 0.05, key="data.cost_weight")
+        c4.number_input("Cost weight λ", 0.0, 100.0, float(s.get("cost_weight", gateway.default_cost_weight())), 0.05, key="data.cost_weight")
         c5.number_input("Latency weight μ", 0.0, 100.0, float(s.get("latency_weight", 0.0)), 0.05,
                         key="data.latency_weight")
         c6.selectbox("When the budget runs out", EXHAUSTED, index=EXHAUSTED.index(s.get("exhausted", "cheapest")),

@@ -54,7 +54,7 @@ def controls(ctx: ui.TraceContext, table) -> dict:
                                        "what the dearest model costs alone); the scheduler paces itself to it.")
         unlimited = st.toggle("No budget", key="whatif.unlimited", help="Let the scheduler spend what it wants.")
         cost_w = st.slider("Cost weight λ", 0.0, 1.0, None if "whatif.cost_weight" in ss else
-                           float(min(1.0, settings.get("cost_weight", gateway.DEFAULT_COST_WEIGHT))), 0.01,
+                           float(min(1.0, settings.get("cost_weight", gateway.default_cost_weight()))), 0.01,
                            key="whatif.cost_weight", help="Success probability one median-priced call is worth (its "
                                                           "starting value when there is a budget: then it is paced).")
         lat_w = st.slider("Latency weight μ", 0.0, 1.0, None if "whatif.latency_weight" in ss else

@@ -165,7 +165,9 @@ def watch_requests(page) -> list[str]:
     return outside
 
 
-def test_every_page_by_url(server, browser, shots_dir):
+def test_every_page_by_url(server, browser, shots_dir, live_workspace):
+    # `live_workspace` first: its `sls run` must finish before the Playground page opens the dashboard's
+    # engine on the same workspace (one workspace serves one engine at a time)
     # tall: Streamlit scrolls inside its own container, so a screenshot shows the viewport only
     page = browser.new_page(viewport={"width": 1440, "height": SHOT_HEIGHT})
     outside = watch_requests(page)

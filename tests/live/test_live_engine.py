@@ -224,7 +224,9 @@ def test_feedback_updates_the_engine_once_and_withdraws_the_wrong_answer(live, c
         engine.close()
     assert (last["model"], last["observed"]) == (first["model"], 0.0)   # the predictors learned it
     after = ask_json(capsys, LINE, "--task", "log_parsing")
-    assert after["cached"] is False and live.request_count == 2          # the wrong answer left the cache
+    assert after["cached"] is False                                     # the wrong answer left the cache
+    # ...and the judge, told it was wrong, rejects it when a model gives it again: the job escalates
+    assert live.request_count == 1 + 3 and len(after["attempts"]) == 3
 
     # Jobs after user feedback are still learned from (their events are not taken for old ones).
     other = ask_json(capsys, "Accepted publickey for admin from 10.1.1.1 port 40022 ssh2", "--task", "log_parsing")
