@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.local_server import LocalServer
+
 
 def chroma_cli() -> str | None:
     """The `chroma` CLI of this virtualenv, else the one on PATH."""
@@ -33,7 +35,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ChromaServer:
+class ChromaServer(LocalServer):
     """One `chroma run --path <path>` on a fixed loopback port (chosen once, kept across restarts)."""
 
     def __init__(self, path: Path, port: int | None = None, *, start_timeout_s: float = 30.0):
@@ -67,27 +69,3 @@ class ChromaServer:
                 return r.status == 200
         except OSError:
             return False
-
-    def kill(self) -> None:
-        """SIGKILL: the server disappears without a goodbye (connections reset, port closed)."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def __enter__(self) -> ChromaServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

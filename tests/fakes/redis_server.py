@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+from tests.fakes.local_server import LocalServer
+
 
 def redis_binary() -> str | None:
     found = shutil.which("redis-server")
@@ -31,7 +33,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class RedisServer:
+class RedisServer(LocalServer):
     """One `redis-server` on a fixed loopback port (chosen once, kept across restarts)."""
 
     def __init__(self, port: int | None = None, *, start_timeout_s: float = 15.0):
@@ -65,27 +67,3 @@ class RedisServer:
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-
-    def kill(self) -> None:
-        """SIGKILL by pid: connections reset, the data set is gone."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
