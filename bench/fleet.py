@@ -86,19 +86,19 @@ def _hook_costs(url: str, n: int = 500) -> dict:
     """Per job, the Redis work the fleet adds (one process, no other load from the engine): reserve+settle,
     publishing one feedback event, and reading/decoding one foreign event. p50/p95 in ms."""
     from engine.catalog import Catalog
-    from engine.fleet import FleetState, FleetSync, RedisLedger, feedback_event, reserve_call
+    from engine.fleet import FleetState, FleetSync, RedisLedger, feedback_event
     from engine.jobs import Job, Verdict
-    from engine.tasks import get_task
+    from engine.live_backend import LiveBackend
     from engine.updates.manager import Attempt, Feedback
     spec = Catalog.default().get("claude-haiku-4-5")
     ledger = RedisLedger(url, 1e6)
     mine, theirs = FleetSync(url, FleetState(), namespace="bench"), FleetSync(url, FleetState(), namespace="bench")
     job = Job("j", "log_parsing", "worker alpha finished task 12 in 40 ms", "bench")
-    messages = get_task("log_parsing").prompt(job)
+    worst = LiveBackend(lambda: None, Catalog.default(), 1024).worst_case_usd(job, spec.name)   # what a call holds
     times: dict[str, list[float]] = {"reserve+settle": [], "publish": [], "poll": []}
     for i in range(n):
         t0 = time.perf_counter()
-        held, _ = reserve_call(ledger, spec, messages, 1024)
+        held = ledger.reserve(worst)
         ledger.settle(held, 5e-5)
         t1 = time.perf_counter()
         fb = Feedback(i, job, "k", (Attempt(spec.name, "worker <*> finished task <*> in <*> ms", Verdict(True), 1.0,

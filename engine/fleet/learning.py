@@ -20,55 +20,6 @@ from engine.updates.drift import DriftEvent
 
 log = logging.getLogger(__name__)
 STATE_ATTR = "fleet"            # FleetState lives on the update manager: pickled with the learned state
-TOKENS_PER_MESSAGE = 32         # framing a provider may count on top of a message's text
-
-
-def call_reservation(spec, messages, max_tokens: int, remaining_usd: float) -> tuple[float, int] | None:
-    """(USD to reserve, output-token cap) for one call of `spec`, or None when not even a short answer fits.
-
-    The input bound is the prompt's UTF-8 bytes (a token is at least one byte) plus framing; the output
-    bound is `max_tokens`, lowered to what `remaining_usd` can pay for. A model without prices reserves 0
-    (its cost cannot be bounded; the catalog should price every live model)."""
-    if not spec.has_prices:
-        return 0.0, max_tokens
-    text_bytes = sum(len(str(content).encode("utf-8", "replace")) for _, content in messages)
-    input_bound = text_bytes + TOKENS_PER_MESSAGE * len(messages)
-    input_usd = input_bound * spec.input_usd_per_mtok / 1e6
-    out_price = spec.output_usd_per_mtok / 1e6
-    worst = input_usd + max_tokens * out_price
-    if worst <= remaining_usd:
-        return worst, max_tokens
-    cap = max_tokens if out_price == 0 else int(math.floor((remaining_usd - input_usd) / out_price))
-    if cap < min(16, max_tokens):    # too short for an answer: do not send it
-        return None
-    return input_usd + cap * out_price, cap
-
-
-MIN_ANSWER_TOKENS = 256         # a reservation never caps a call below this (a cut answer is a wasted call)
-FAIR_SHARE = 4                  # one call holds at most 1/4 of what remains (unless its minimum needs more)
-
-
-def reserve_call(ledger, spec, messages, max_tokens: int, *, wait_s: float = 30.0, step_s: float = 0.02):
-    """Reserve one call's worst case on `ledger`: (reservation, output-token cap), or None when it cannot fit.
-
-    The hold is the worst case at `max_tokens`, or less with the output capped (never below
-    `MIN_ANSWER_TOKENS`) so that one call holds at most a fair share of what remains. When it does not fit
-    now but would once the calls in flight settle (their holds are worst cases, their bills usually far
-    less), it waits up to `wait_s` for them rather than refusing the job."""
-    deadline = time.monotonic() + wait_s
-    floor = min(max_tokens, MIN_ANSWER_TOKENS)
-    while True:
-        remaining = ledger.remaining_usd
-        minimum = call_reservation(spec, messages, floor, math.inf)[0]
-        plan = call_reservation(spec, messages, max_tokens, max(minimum, remaining / FAIR_SHARE))
-        if plan is not None and plan[1] >= floor and plan[0] <= remaining:
-            held = ledger.reserve(plan[0])
-            if held is not None:
-                return held, plan[1]
-        total = ledger.total_usd
-        if total is None or time.monotonic() > deadline or total - ledger.spent_usd < minimum:
-            return None
-        time.sleep(step_s)
 
 
 class FleetLearning:

@@ -11,7 +11,7 @@ import pytest
 from engine.cache.entry import CacheHit
 from engine.catalog import Catalog
 from engine.errors import SettingsError
-from engine.fleet import FleetState, call_reservation, event_feedback, feedback_event
+from engine.fleet import FleetState, event_feedback, feedback_event
 from engine.fleet.ledger import _nano, fleet_ttl_s
 from engine.jobs import Job, Verdict
 from engine.updates.manager import Attempt, Feedback
@@ -35,13 +35,33 @@ def test_a_feedback_event_survives_json_and_keeps_what_learning_needs():
 
 
 def test_a_reservation_is_the_worst_case_and_caps_the_output_to_what_remains():
-    spec = Catalog.default().get("claude-haiku-4-5")     # $1 in, $5 out per million tokens
-    messages = [("system", "x" * 100), ("user", "é" * 50)]          # 100 + 100 bytes
-    amount, cap = call_reservation(spec, messages, 1000, math.inf)
-    assert amount == pytest.approx((200 + 64) * 1e-6 + 1000 * 5e-6) and cap == 1000
-    amount, cap = call_reservation(spec, messages, 1000, 0.001)
-    assert cap == int((0.001 - 264e-6) / 5e-6) and amount <= 0.001
-    assert call_reservation(spec, messages, 1000, 0.0003) is None   # not even 16 tokens fit
+    """The one worst-case rule every ledger (Redis's too) reserves: the pipeline's live backend."""
+    from types import SimpleNamespace
+
+    from engine.live_backend import MIN_OUTPUT_TOKENS, LiveBackend
+    from engine.tasks import get_task
+    sent = []
+
+    class Client:
+        def call(self, model, messages, job_id=None, **options):
+            sent.append(options)
+            return SimpleNamespace(text="x", cost_usd=1e-5, latency_s=0.1, input_tokens=10, output_tokens=2)
+
+    catalog = Catalog.default()
+    spec = catalog.get("claude-haiku-4-5")     # $1 in, $5 out per million tokens
+    backend = LiveBackend(Client, catalog, 1000)
+    job = Job("j", "log_parsing", "é" * 50, "d")
+    bound = LiveBackend._input_bound(get_task("log_parsing").prompt(job))   # UTF-8 bytes + framing
+    worst = backend.worst_case_usd(job, spec.name)
+    assert worst == pytest.approx(bound * 1e-6 + 1000 * 5e-6)
+    backend.call(job, spec.name, limit_usd=worst)
+    assert sent[-1] == {}                                           # the full worst case fits: no cap
+    backend.call(job, spec.name, limit_usd=0.001)
+    cap = sent[-1]["max_tokens"]
+    assert cap == int((0.001 - bound * 1e-6) / 5e-6) and bound * 1e-6 + cap * 5e-6 <= 0.001
+    calls = len(sent)
+    cut = backend.call(job, spec.name, limit_usd=bound * 1e-6 + (MIN_OUTPUT_TOKENS - 1) * 5e-6)
+    assert cut.truncated and len(sent) == calls                     # not even a short answer fits: not sent
 
 
 def test_amounts_round_up_to_nano_usd_and_the_ttl_setting_is_checked(monkeypatch):
