@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS drift_events (
     PRIMARY KEY (run_id, seq, model));
 CREATE TABLE IF NOT EXISTS checkpoints (
     run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fleet_events (
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (origin, seq));
 CREATE TABLE IF NOT EXISTS snapshots (
     run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, cache_pending BLOB,
     at REAL NOT NULL);
@@ -218,6 +220,18 @@ class EventLog:
             if cur.rowcount == 1 and snapshot is not None:
                 self._save(snapshot)
         return cur.rowcount == 1
+
+    # -- a fleet's feedback events (engine.fleet.sync re-sends them when Redis lost its data) -----------------
+    def add_fleet_event(self, origin: str, seq: int, event: str) -> None:
+        with self._tx():
+            self.db.execute("INSERT OR REPLACE INTO fleet_events(origin, seq, event) VALUES (?,?,?)",
+                            (origin, seq, event))
+
+    def fleet_events(self, origin: str, limit: int) -> list[str]:
+        """The last `limit` events this scheduler published, oldest first (JSON text)."""
+        rows = self.db.execute("SELECT event FROM fleet_events WHERE origin=? ORDER BY seq DESC LIMIT ?",
+                               (origin, limit)).fetchall()
+        return [r[0] for r in reversed(rows)]
 
     def has_feedback(self, run_id: str, job_id: str, seq: int) -> bool:
         return self.db.execute("SELECT 1 FROM feedback WHERE run_id=? AND job_id=? AND seq=?",

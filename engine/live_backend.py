@@ -56,12 +56,16 @@ class LiveBackend:
     def _input_bound(messages) -> int:
         return sum(len(str(content).encode("utf-8", "replace")) + PER_MESSAGE_TOKENS for _, content in messages)
 
-    def worst_case_usd(self, job: Job, model: str) -> float:
-        """What the provider can bill at most for this call (0 for a model without prices)."""
+    def worst_case_usd(self, job: Job, model: str, output_tokens: float | None = None) -> float:
+        """What the provider can bill at most for this call (0 for a model without prices), with the
+        output capped at `output_tokens` (at least `MIN_OUTPUT_TOKENS`) when given."""
         spec = self.catalog.get(model)
         if not spec.has_prices:
             return 0.0
-        return spec.cost(self._input_bound(get_task(job.task).prompt(job)), self.max_tokens)
+        cap = self.max_tokens
+        if output_tokens is not None:
+            cap = min(cap, max(MIN_OUTPUT_TOKENS, math.ceil(output_tokens)))
+        return spec.cost(self._input_bound(get_task(job.task).prompt(job)), cap)
 
     def call(self, job: Job, model: str, *, limit_usd: float) -> Call:
         messages = get_task(job.task).prompt(job)

@@ -33,6 +33,7 @@ from typing import Protocol
 from engine.errors import ClientError
 from engine.jobs import Job, Verdict, estimate_input_tokens  # noqa: F401 - re-exported
 from engine.outcome import Outcome, answered_model
+from engine.predictors.predictors import Prediction
 from engine.scheduling.budget import Ledger, WhenExhausted
 from engine.scheduling.scheduler import Scheduler
 from engine.tasks import get_task
@@ -41,6 +42,7 @@ from engine.updates.manager import Attempt, Feedback
 TRUNCATED = Verdict(False, "call cut by the budget")
 CALL_FAILED = Verdict(False, "call failed")
 RESERVE_WAIT_S = 30.0      # how long a call waits for calls in flight to give back what they reserved
+CUT_SHARE = 4.0            # a call whose worst case does not fit is sent with this many times its expected output
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,9 @@ class Backend(Protocol):
 
     def input_tokens(self, job: Job, model: str) -> float: ...
 
-    def worst_case_usd(self, job: Job, model: str) -> float: ...
+    def worst_case_usd(self, job: Job, model: str, output_tokens: float | None = None) -> float:
+        """What a call can bill at most; with `output_tokens`, when sent with its output capped there
+        (a backend that knows the exact cost returns it either way)."""
 
     def reference_score(self, job: Job, answer: str) -> float:
         """The score of an answer that did not come from a call (a cache hit); NaN when unknown."""
@@ -141,7 +145,7 @@ class Pipeline:
             if decision.chosen is None:
                 # paced, not first come first served: the fallback spends no more than the budget line allows
                 allowed = min(ledger.remaining_usd, sched.spendable(planning_view(ledger), predictions))
-                affordable = [m for m in predictions if backend.worst_case_usd(job, m) <= allowed]
+                affordable = [m for m in predictions if cut_bound(job, m, predictions[m], backend) <= allowed]
         if decision.chosen is None:
             return _finish(self._exhausted(job, ledger, backend, predictions, affordable, next_seq, timer),
                            started, timer)
@@ -151,7 +155,7 @@ class Pipeline:
         chosen = decision.chosen
         while chosen is not None:
             p = predictions[chosen].p_success
-            call = self._call(job, chosen, ledger, backend, timer)
+            call = self._call(job, chosen, ledger, backend, timer, predictions[chosen])
             if call.failed is not None:   # a failed model is negative feedback and a fallback
                 failures.append(f"{chosen}: {call.failed}")
                 attempts.append(Attempt(chosen, "", CALL_FAILED, 0.0, p, 0.0, 0.0, in_tok, None))
@@ -197,7 +201,7 @@ class Pipeline:
         behaviour = self.when_exhausted
         if behaviour is WhenExhausted.CHEAPEST and affordable:
             cheapest = min(affordable, key=lambda m: (predictions[m].cost_usd, m))
-            call = self._call(job, cheapest, ledger, backend, timer)
+            call = self._call(job, cheapest, ledger, backend, timer, predictions[cheapest])
             with self.lock:
                 s = next_seq()
                 self.scheduler.after_job(ledger, called=True)
@@ -219,17 +223,26 @@ class Pipeline:
             self.scheduler.after_job(ledger, called=True)
         return Outcome.refused(s, job, f"budget exhausted ({behaviour.value}): job not answered")
 
-    def _call(self, job: Job, model: str, ledger: Ledger, backend: Backend, timer: _Timer) -> Call:
-        """Reserve the call's worst case, call, settle what it really cost (release on failure). A call
-        whose worst case does not fit even after the calls in flight settled is given what is left."""
+    def _call(self, job: Job, model: str, ledger: Ledger, backend: Backend, timer: _Timer,
+              prediction: Prediction) -> Call:
+        """Reserve the call's worst case, call, settle what it really cost (release on failure).
+
+        A call whose worst case does not fit even after the calls in flight settled holds what it costs
+        with a few times its expected output (`cut_bound`) and is sent with that output cap, so one such
+        call does not hold the whole remainder against every other call in flight."""
         worst = backend.worst_case_usd(job, model)
+        wait = getattr(ledger, "reserve_wait", None)
         reservation = ledger.reserve(worst)
-        if reservation is None and getattr(ledger, "reserve_wait", None) is not None:
-            reservation = ledger.reserve_wait(worst, RESERVE_WAIT_S)
+        if reservation is None and wait is not None:
+            reservation = wait(worst, RESERVE_WAIT_S)
         limit = worst
         if reservation is None:
-            limit = ledger.remaining_usd
-            reservation = ledger.reserve(limit) or ledger.reserve(0.0)
+            share = min(worst, cut_bound(job, model, prediction, backend))
+            reservation = ledger.reserve(share)
+            if reservation is None and wait is not None:
+                reservation = wait(share, RESERVE_WAIT_S)
+            if reservation is None:
+                reservation = ledger.reserve(ledger.remaining_usd) or ledger.reserve(0.0)
             limit = reservation.amount_usd
         t0 = time.perf_counter()
         try:
@@ -271,6 +284,14 @@ class Pipeline:
             # from and cached; user feedback corrects it later.
             score = float(verdict.ok)
         return output, verdict, score
+
+
+def cut_bound(job: Job, model: str, prediction: Prediction, backend: Backend) -> float:
+    """What a call can bill when sent with `CUT_SHARE` times the output it is expected to give."""
+    tokens = prediction.output_tokens
+    if not math.isfinite(tokens) or tokens <= 0:
+        return backend.worst_case_usd(job, model)
+    return backend.worst_case_usd(job, model, output_tokens=CUT_SHARE * tokens)
 
 
 class _PlanningView:

@@ -33,7 +33,8 @@ class FleetLearning:
     @classmethod
     def for_engine(cls, engine, url: str, **options) -> FleetLearning:
         """The adapter for a live `Engine` (its scheduler and its seq counter)."""
-        return cls(FleetSync(url, **{k: v for k, v in options.items() if k in ("namespace", "retry_s")}),
+        return cls(FleetSync(url, journal=engine.events,
+                             **{k: v for k, v in options.items() if k in ("namespace", "retry_s")}),
                    engine.scheduler, engine._next_seq,
                    **{k: v for k, v in options.items() if k == "poll_s"})
 

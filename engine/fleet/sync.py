@@ -10,8 +10,10 @@ Exactly once, across crashes and Redis restarts:
   learned here but not yet on Redis) are `FleetState`, kept INSIDE the learned state (an attribute of the
   update manager, pickled with it in every committed snapshot): a restart resumes from the position the
   state was saved with, re-reads what came after it, and re-publishes what it had not sent;
-* Redis restarted without its data (a new `epoch` key): publishers re-send the events they retain, and
-  consumers read the new stream from its start (the high-water marks drop the ones they had).
+* Redis restarted without its data (a new `epoch` key): publishers re-send the last `retain` events they
+  published — from their journal (the workspace's event log) when they have one, so a scheduler that was
+  killed meanwhile re-sends them when it starts again — and consumers read the new stream from its start
+  (the high-water marks drop the ones they had).
 
 Events are JSON (never pickle): a process trusts another's numbers, not its code.
 """
@@ -108,7 +110,7 @@ class FleetSync:
 
     def __init__(self, url: str, state: FleetState | None = None, *, namespace: str = "sls:fleet",
                  retain: int = 10_000, maxlen: int = 1_000_000, retry_s: float = 0.5, client=None,
-                 socket_timeout_s: float = 1.0):
+                 socket_timeout_s: float = 1.0, journal=None):
         import redis
         self.url, self.namespace, self.retry_s, self.maxlen = url, namespace, retry_s, maxlen
         self.state = state or FleetState()
@@ -116,6 +118,8 @@ class FleetSync:
                                                      socket_connect_timeout=socket_timeout_s)
         self._errors = (redis.ConnectionError, redis.TimeoutError, OSError)
         self._retained: deque[dict] = deque(maxlen=retain)   # sent events, re-sent if Redis loses its data
+        self.retain = retain
+        self.journal = journal     # durable copy of what was published (`EventLog`), or None: in memory only
         self._lock = threading.RLock()
         self._next_try = 0.0
         self.failures = 0
@@ -136,6 +140,8 @@ class FleetSync:
     def publish(self, event: dict) -> None:
         """Queue `event` (this scheduler's) and send the outbox if Redis answers."""
         with self._lock:
+            if self.journal is not None:
+                self.journal.add_fleet_event(event["origin"], event["seq"], json.dumps(event))
             self.state.outbox.append(event)
             self.flush()
 
@@ -150,7 +156,8 @@ class FleetSync:
                     event = self.state.outbox[0]
                     self._redis.xadd(self.stream, {"e": json.dumps(event)}, maxlen=self.maxlen, approximate=True)
                     self.state.outbox.pop(0)
-                    self._retained.append(event)
+                    if self.journal is None:
+                        self._retained.append(event)
                     self.state.published += 1
             except self._errors as exc:
                 self._down(exc)
@@ -203,6 +210,12 @@ class FleetSync:
                         type(exc).__name__)
         self._next_try = time.monotonic() + self.retry_s
 
+    def _sent(self) -> list[dict]:
+        """The last `retain` events this scheduler published, oldest first."""
+        if self.journal is None:
+            return list(self._retained)
+        return [json.loads(e) for e in self.journal.fleet_events(self.state.origin, self.retain)]
+
     def _check_epoch(self) -> None:
         """Detect a Redis that lost its data: read the new stream from its start, re-send what we retain."""
         key = f"{self.namespace}:epoch"
@@ -215,9 +228,10 @@ class FleetSync:
         if epoch == self.state.epoch:
             return
         if self.state.epoch is not None:
-            log.warning("fleet learning: Redis at %s lost its data; re-sending %d events", self.url,
-                        len(self._retained))
-            self.state.outbox[:0] = list(self._retained)
+            waiting = {e["seq"] for e in self.state.outbox if e["origin"] == self.state.origin}
+            sent = [e for e in self._sent() if e["seq"] not in waiting]
+            log.warning("fleet learning: Redis at %s lost its data; re-sending %d events", self.url, len(sent))
+            self.state.outbox[:0] = sent
             self._retained.clear()
             self.state.position = "0-0"
         self.state.epoch = epoch

@@ -136,8 +136,10 @@ class Scheduler:
         future = max(0, ledger.expected_jobs - ledger.jobs_seen - 1)
         surplus = remaining - future * miss_rate * cheapest
         # spend follows the target line over the stream, at most a bounded deviation ahead of it (pacing.py)
-        line = curve_allowance(ledger.total_usd, ledger.total_usd - remaining, ledger.jobs_seen,
-                               ledger.expected_jobs)
+        # (spend is read from the ledger: a fleet's scheduler cut off from Redis may use only its slice of
+        # what remains, which says nothing about what was spent)
+        line = min(remaining, curve_allowance(ledger.total_usd, ledger.spent_usd, ledger.jobs_seen,
+                                              ledger.expected_jobs))
         if extra:
             return max(0.0, min(surplus, line))
         if surplus < cheapest:

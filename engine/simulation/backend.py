@@ -33,7 +33,7 @@ class ReplayBackend:
     def input_tokens(self, job: Job, model: str) -> float:
         return self.env.input_tokens(self.env.index(job.job_id), self._col[model])
 
-    def worst_case_usd(self, job: Job, model: str) -> float:
+    def worst_case_usd(self, job: Job, model: str, output_tokens: float | None = None) -> float:
         """A recorded answer's cost is known exactly: it is its own worst case."""
         return self.env.cost(self.env.index(job.job_id), self._col[model])
 

@@ -147,8 +147,10 @@ def test_three_schedulers_given_the_same_budget_are_billed_one_budget(api, redis
     view = RedisLedger(redis_server.url).view()
     assert billed <= 0.003 + 1e-12
     assert view.spent / NANO >= billed - 1e-9            # everything billed was charged to the fleet
-    # the fleet answered jobs (it did not refuse everything), and spent a real share of the budget
-    assert billed > 0 and len(api.billed) >= 3
+    # the fleet answered jobs and spent at least half the budget: a call whose worst case (1,024 output
+    # tokens) does not fit holds a few times its expected bill, not everything that is left, so the
+    # other calls in flight still get theirs
+    assert billed >= 0.0015 and len(api.billed) >= 10
     # a call is sent with the output cap its reservation paid for (the full 1,024 tokens never fit $0.003)
     caps = {r.body["max_tokens"] for r in api.requests if isinstance(r.body, dict)}
     assert caps and max(caps) < 1024

@@ -114,7 +114,7 @@ class FakeBackend:
     def input_tokens(self, job, model):
         return 20.0
 
-    def worst_case_usd(self, job, model):
+    def worst_case_usd(self, job, model, output_tokens=None):
         return self.costs[model]
 
     def call(self, job, model, *, limit_usd):
@@ -167,6 +167,46 @@ def test_a_call_whose_worst_case_does_not_fit_is_cut_to_what_is_left():
     outcome = pipe.handle(lines(1)[0], ledger, backend, seq=0)
     assert outcome.cost_usd == pytest.approx(0.2) and ledger.spent_usd == pytest.approx(0.2)
     assert outcome.verdict_reason == "call cut by the budget"
+
+
+class CappedBackend(FakeBackend):
+    """A live-like backend: the worst case is a 1,024-token output; capped at `output_tokens` it is less."""
+
+    def worst_case_usd(self, job, model, output_tokens=None):
+        return 0.001 * (1024 if output_tokens is None else min(1024, output_tokens))
+
+    def call(self, job, model, *, limit_usd):
+        self.calls.append((model, limit_usd))
+        return Call(model, self.answer, 0.001 * 5, 0.5, 20.0, 5.0)
+
+
+def test_a_call_whose_worst_case_does_not_fit_holds_a_few_times_its_expected_output_not_all_that_is_left():
+    from engine.pipeline import CUT_SHARE
+    pipe = Pipeline(scheduler(explore=False))
+    backend = CappedBackend({CHEAP: 0.005})
+    ledger = BudgetLedger(0.5)
+    job = lines(1)[0]
+    pred = pipe.scheduler.predict(job, pipe.scheduler.candidates([CHEAP]), 20.0)[CHEAP]
+    outcome = pipe.handle(job, ledger, backend, seq=0)
+    (model, limit), = backend.calls
+    assert outcome.source == "model" and model == CHEAP
+    assert limit == pytest.approx(0.001 * math.ceil(CUT_SHARE * pred.output_tokens))   # not the whole 0.5
+    assert limit < 0.5 / 4 and ledger.spent_usd == pytest.approx(0.005) and ledger.reserved_usd == 0.0
+
+
+def test_spendable_reads_spend_from_the_ledger_not_from_what_remains():
+    """A fleet's scheduler cut off from Redis may commit only its slice of what remains; its pacing still
+    follows the fleet's spend (it would refuse every job if it took total − slice for spend)."""
+
+    class SliceLedger(BudgetLedger):
+        @property
+        def remaining_usd(self):
+            return 0.3                                  # this process's offline slice
+
+    ledger = SliceLedger(1.0, 100, spent_usd=0.2, jobs_seen=40)
+    got = scheduler().spendable(ledger, {CHEAP: pred(0.01), MID: pred(0.05)})
+    assert got > 0.01                                   # on the line (0.2 spent at 40 of 100 jobs): it may spend
+    assert got <= 0.3                                   # never more than its slice
 
 
 # -- the budget ledger -------------------------------------------------------------------------------------------
