@@ -6,8 +6,9 @@ Anthropic API, next to LiteLLM's `Router` (simple-shuffle) on the same stand-in 
 LiteLLM lives in its own venv (never a dependency of this project); without it only our figures are
 printed. Every ask is a cache miss (each line is its own template), so each one makes a model call; the
 stand-in answers at once, so the figures are the client + engine overhead per job. Prints one JSON line
-per configuration: ours with the default durability (a snapshot committed with every job), ours with
-`SLS_SNAPSHOT_EVERY=100`, and LiteLLM.
+per configuration: ours with the default durability (each job logged with what it taught; a snapshot of
+the learned state every 100 jobs), ours with a snapshot committed with every job (`SLS_SNAPSHOT_EVERY=1`,
+the old default), and LiteLLM.
 """
 
 from __future__ import annotations
@@ -90,9 +91,9 @@ def main() -> None:
         return mask_variables(text.split("Log line:\n", 1)[-1].split("\n\nReply", 1)[0])
 
     with FakeAnthropicServer(responder=respond) as server:
-        rows = [{"router": "sls build_engine().ask (snapshot every job)", **ours(server.base_url, args.jobs, 1)},
-                {"router": "sls build_engine().ask (SLS_SNAPSHOT_EVERY=100)",
-                 **ours(server.base_url, args.jobs, 100)}]
+        rows = [{"router": "sls build_engine().ask (default: SLS_SNAPSHOT_EVERY=100)",
+                 **ours(server.base_url, args.jobs, 100)},
+                {"router": "sls build_engine().ask (SLS_SNAPSHOT_EVERY=1)", **ours(server.base_url, args.jobs, 1)}]
         if Path(args.litellm_python).exists():
             out = subprocess.run([args.litellm_python, "-c", LITELLM, server.base_url, str(args.jobs)],
                                  capture_output=True, text=True, timeout=600)

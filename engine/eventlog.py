@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS drift_events (
     PRIMARY KEY (run_id, seq, model));
 CREATE TABLE IF NOT EXISTS checkpoints (
     run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS learning (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT, counters TEXT NOT NULL, rng BLOB,
+    PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS fleet_events (
     origin TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (origin, seq));
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -49,12 +52,25 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The live engine's learned state and its unflushed cache writes, as of event `seq`."""
+    """The live engine's learned state and its unflushed cache writes, with every event up to `seq`
+    applied (the `learning` rows after it rebuild what came later)."""
 
     run_id: str
     seq: int
     state: bytes
     cache_pending: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Learning:
+    """What one live job taught the learned state, logged with its step: its feedback event (JSON, None
+    for a job refused without a call), the job counters and pacing after it (JSON) and the exploration
+    generator's state (bytes)."""
+
+    seq: int
+    event: str | None
+    counters: str
+    rng: bytes | None
 
 
 def _hint(err: sqlite3.Error) -> str:
@@ -163,13 +179,23 @@ class EventLog:
 
     # -- live jobs and feedback ----------------------------------------------------------------------------
     def record_step(self, run_id: str, step: dict, decision: dict | None = None, *,
-                    snapshot: Snapshot | None = None) -> None:
-        """Log one live job (and its decision, and the learned state after it) in one transaction; a seq
-        already logged is left as it was."""
+                    learning: Learning | None = None, snapshot: Snapshot | None = None) -> None:
+        """Log one live job (its decision, what it taught the learned state, and a snapshot of that state
+        every so many jobs) in one transaction; a seq already logged is an error."""
         with self._tx():
             self._insert(run_id, [step], [decision] if decision else [], on_conflict="ABORT")   # h14
+            if learning is not None:
+                self.db.execute("INSERT OR REPLACE INTO learning(run_id, seq, event, counters, rng) "
+                                "VALUES (?,?,?,?,?)", (run_id, learning.seq, learning.event, learning.counters,
+                                                       learning.rng))
             if snapshot is not None:
                 self._save(snapshot)
+
+    def learning_after(self, run_id: str, seq: int) -> list[Learning]:
+        """What the jobs after event `seq` taught the learned state, in seq order."""
+        rows = self.db.execute("SELECT seq, event, counters, rng FROM learning WHERE run_id=? AND seq>? "
+                               "ORDER BY seq", (run_id, seq)).fetchall()
+        return [Learning(*row) for row in rows]
 
     def steps_of_jobs(self, run_id: str, job_ids: list[str]) -> dict[str, list[dict]]:
         """The logged steps of each of `job_ids` that has any, in seq order."""
@@ -189,6 +215,8 @@ class EventLog:
         self.db.execute("INSERT OR REPLACE INTO snapshots(run_id, seq, state, cache_pending, at) "
                         "VALUES (?,?,?,?,?)", (snapshot.run_id, snapshot.seq, snapshot.state,
                                                snapshot.cache_pending, time.time()))
+        # what the snapshot holds need not be rebuilt any more
+        self.db.execute("DELETE FROM learning WHERE run_id=? AND seq<=?", (snapshot.run_id, snapshot.seq))
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
         """Replace the run's learned-state snapshot (outside a job: end of a run, closing)."""
@@ -226,6 +254,11 @@ class EventLog:
         with self._tx():
             self.db.execute("INSERT OR REPLACE INTO fleet_events(origin, seq, event) VALUES (?,?,?)",
                             (origin, seq, event))
+
+    def fleet_origin(self) -> str | None:
+        """The origin this workspace's scheduler published under (None before its first event)."""
+        row = self.db.execute("SELECT origin FROM fleet_events ORDER BY rowid DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
 
     def fleet_events(self, origin: str, limit: int) -> list[str]:
         """The last `limit` events this scheduler published, oldest first (JSON text)."""

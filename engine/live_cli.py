@@ -161,10 +161,8 @@ def cmd_run(args) -> int:
     with _closing(_engine(args)) as engine:
         done = logged_results(engine, jobs)
         todo = [j for j, r in zip(jobs, done, strict=True) if r is None]
-        budget = args.budget
+        spent = sum(r["cost_usd"] for r in done if r is not None)
         if len(todo) < len(jobs):
-            spent = sum(r["cost_usd"] for r in done if r is not None)
-            budget = None if budget is None else max(0.0, budget - spent)
             sys.stderr.write(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs are already in the event log "
                              f"{engine.events.path} (${spent:.6f}); running the other {len(todo)}\n")
         if args.progress and todo:
@@ -172,8 +170,8 @@ def cmd_run(args) -> int:
             bar = tqdm(total=len(todo), unit="job", file=sys.stderr, leave=False)
             progress, close = (lambda n, total: bar.update(n - bar.n)), bar.close
         try:
-            fresh = iter(engine.run(todo, budget=budget, concurrency=args.concurrency, progress=progress)
-                         if todo else [])
+            fresh = iter(engine.run(todo, budget=args.budget, concurrency=args.concurrency, progress=progress,
+                                    done_jobs=len(jobs) - len(todo), done_spend_usd=spent) if todo else [])
         finally:
             close()
         results = [r if r is not None else next(fresh) for r in done]

@@ -2,18 +2,23 @@
 
 The engine answers jobs one at a time (`ask`) or many at once with a small pool of in-flight calls (`run`):
 cache → predictors → policy → client (with retries, breakers, fallback) → parser → verifier → escalation →
-update manager. Every job, decision and feedback is written to the workspace's SQLite event log, and the
-learned state is snapshotted after each job, so a restarted engine carries on where it stopped.
+update manager. Every job, decision and feedback is written to the workspace's SQLite event log, each job
+with what it taught the learned state (its feedback event, the job counters and pacing, the exploration
+generator's state); the learned state itself is snapshotted every `SLS_SNAPSHOT_EVERY` jobs and at the end
+of a run. A restarted engine restores the last snapshot and applies the jobs logged after it again, so it
+carries on exactly where it stopped without pickling everything after every job.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import numbers
 import statistics
 import threading
 import uuid
+from array import array
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -21,15 +26,16 @@ from pathlib import Path
 
 from engine.catalog import Catalog
 from engine.errors import ClientError, EngineError, SettingsError, UnknownNameError, WorkspaceError
-from engine.eventlog import EventLog, Snapshot
+from engine.eventlog import EventLog, Learning, Snapshot
 from engine.jobs import Job, Verdict, estimate_input_tokens, is_valid_text
 from engine.live_backend import LiveBackend, valid_text  # noqa: F401 - valid_text re-exported
 from engine.outcome import Outcome
-from engine.pipeline import Backend, Pipeline
+from engine.pipeline import CALL_FAILED, TRUNCATED, Backend, Pipeline
 from engine.scheduling.budget import BudgetLedger, Ledger
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.settings import Settings, load_settings
 from engine.tasks import get_task
+from engine.updates.codec import event_feedback, feedback_event
 from engine.updates.manager import Attempt, Feedback
 from engine.workspace_lock import lock_workspace
 from engine.workspace_state import atomic_write_bytes, restore_learned_state
@@ -83,24 +89,87 @@ class Engine:
         self.backend: Backend = backend or LiveBackend(lambda: self.client, catalog, max_tokens)
         self._seq = 0
         self._unsnapshotted = 0
+        self._learned: dict[int, Feedback] = {}    # this process's feedback by seq, until its step is logged
         self._trace_jobs: dict[tuple[str, str], Job] | None = None
         self.events.start_run(LIVE_RUN, "live")
         self.fleet = None   # a fleet on SLS_REDIS_URL: one budget, shared learning (engine.fleet)
         if settings.redis_url:
             from engine.fleet import FleetLearning
             self.fleet = FleetLearning.for_engine(self, settings.redis_url)
+        self._rebuild(saved)
 
-    def new_ledger(self, budget: float | None, expected_jobs: int | None = None) -> Ledger:
-        """The budget ledger of a run: the fleet's on Redis with SLS_REDIS_URL, else this process's."""
+    def new_ledger(self, budget: float | None, expected_jobs: int | None = None, *, jobs_seen: int = 0,
+                   spent_usd: float = 0.0) -> Ledger:
+        """The budget ledger of a run: the fleet's on Redis with SLS_REDIS_URL, else this process's.
+        `jobs_seen`/`spent_usd`: what the run handled and spent before (a resumed run). On Redis this
+        workspace is one scheduler of the fleet (its fleet origin), so a restarted process carries on its
+        spend, and re-seeds it when Redis lost its data."""
         if self.settings.redis_url:
             from engine.fleet import RedisLedger
-            return RedisLedger(self.settings.redis_url, budget, expected_jobs)
-        return BudgetLedger(budget, expected_jobs)
+            return RedisLedger(self.settings.redis_url, budget, expected_jobs, process_id=self.fleet.state.origin,
+                               jobs_seen=jobs_seen, spent_usd=spent_usd)
+        return BudgetLedger(budget, expected_jobs, spent_usd=spent_usd, jobs_seen=jobs_seen)
 
     def _published(self, fb: Feedback, drift: list) -> None:
-        """After this scheduler applied one of its own feedback events: the fleet learns it too."""
+        """After this scheduler applied one of its own feedback events: logged with its step (`_record`),
+        and the fleet learns it too."""
+        if fb.source == "job":
+            self._learned[fb.seq] = fb
         if self.fleet is not None:
             self.fleet.published(fb, drift)
+
+    # -- durability: the last snapshot plus the jobs logged after it ---------------------------------------
+    def _learning(self, outcome: Outcome) -> Learning:
+        """What the job `outcome` taught the learned state, as the event log keeps it (under the lock)."""
+        fb = self._learned.pop(outcome.seq, None)
+        updates = self.scheduler.updates
+        pacer = updates.pacer
+        version, words, gauss = self.scheduler.rng.getstate()
+        counters = {"jobs_done": updates.jobs_done, "jobs_called": updates.jobs_called, "rng_version": version,
+                    "models": updates.predictors.models,
+                    "gauss": gauss, "lam": None if pacer is None else pacer.lam,
+                    "pacer_spent": None if pacer is None else pacer.spent_usd}
+        return Learning(outcome.seq, None if fb is None else json.dumps(feedback_event(fb, "")),
+                        json.dumps(counters), array("I", words).tobytes())
+
+    def _rebuild(self, saved: Snapshot | None) -> None:
+        """Apply the jobs logged after the restored snapshot again, as they were applied the first time: the
+        task's judge sees the same answers, the update manager the same feedback (the fleet is sent it
+        again; the others skip what they had), then counters, pacing and the exploration generator are
+        set as they were after the last of them."""
+        sched = self.scheduler
+        after = getattr(sched.updates, "applied_through", None)
+        if after is None:
+            after = saved.seq if saved is not None else -1
+        rows = self.events.learning_after(LIVE_RUN, after)
+        if not rows:
+            return
+        for row in rows:
+            for name in json.loads(row.counters).get("models", ()):   # candidates admitted by then, in order
+                if name in self.catalog:
+                    sched.updates.admit(self.catalog.get(name))
+            if row.event is None:
+                continue
+            fb = event_feedback(json.loads(row.event), row.seq)
+            for attempt in fb.attempts:
+                if attempt.verdict.reason not in (CALL_FAILED.reason, TRUNCATED.reason):
+                    judge = sched.verifier(fb.job)
+                    if judge is not None:
+                        judge.verify(fb.job, attempt.output)
+            if fb.hit is not None:
+                sched.hit_verdict(fb.job, fb.hit.answer, math.nan)
+            drift = sched.feedback(fb)
+            if self.fleet is not None:
+                self.fleet.published(fb, drift)
+        last = json.loads(rows[-1].counters)
+        updates = sched.updates
+        updates.jobs_done, updates.jobs_called = last["jobs_done"], last["jobs_called"]
+        if updates.pacer is not None and last["lam"] is not None:
+            updates.pacer.lam, updates.pacer.spent_usd = last["lam"], last["pacer_spent"]
+        if rows[-1].rng:
+            sched.rng.setstate((last["rng_version"], tuple(array("I", rows[-1].rng)), last["gauss"]))
+        updates.applied_through = rows[-1].seq
+        log.info("learned state: the snapshot after event %d plus %d jobs logged after it", after, len(rows))
 
     # -- clients -----------------------------------------------------------------------------------------
     @property
@@ -177,22 +246,27 @@ class Engine:
         return outcome
 
     def run(self, jobs: list[Job], *, budget: float | None = None, concurrency: int = 4,
-            progress: Callable[[int, int], None] | None = None) -> list[dict]:
+            progress: Callable[[int, int], None] | None = None, done_jobs: int = 0,
+            done_spend_usd: float = 0.0) -> list[dict]:
         """Process many jobs with up to `concurrency` calls in flight; results in input order. A job the
-        engine cannot take (empty text, unknown task) gets a result with an `error` and no answer."""
-        results = self.run_outcomes(jobs, budget=budget, concurrency=concurrency, progress=progress)
+        engine cannot take (empty text, unknown task) gets a result with an `error` and no answer.
+        `done_jobs`/`done_spend_usd`: jobs of the same run handled before (a resumed run) and what they
+        spent; the budget is the whole run's."""
+        results = self.run_outcomes(jobs, budget=budget, concurrency=concurrency, progress=progress,
+                                    done_jobs=done_jobs, done_spend_usd=done_spend_usd)
         return [r.as_result() if isinstance(r, Outcome) else
                 {"job_id": job.job_id, "error": str(r), "answer": None, "model": None, "cost_usd": 0.0,
                  "latency_s": 0.0, "verdict": "error", "cached": False}
                 for job, r in zip(jobs, results, strict=True)]
 
     def run_outcomes(self, jobs: list[Job], *, budget: float | None = None, concurrency: int = 4,
-                     progress: Callable[[int, int], None] | None = None) -> list[Outcome | EngineError]:
+                     progress: Callable[[int, int], None] | None = None, done_jobs: int = 0,
+                     done_spend_usd: float = 0.0) -> list[Outcome | EngineError]:
         """`run`, returning each job's `Outcome` (or the `EngineError` that kept the engine from taking it)."""
         budget = check_budget(budget)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise SettingsError(f"concurrency must be a whole number of calls in flight, got {concurrency!r}")
-        ledger = self.new_ledger(budget, len(jobs))
+        ledger = self.new_ledger(budget, done_jobs + len(jobs), jobs_seen=done_jobs, spent_usd=done_spend_usd)
         jobs = [self._replayable(job, strict=False) if _valid_job(job) else job for job in jobs]
         results: list[Outcome | EngineError | None] = [None] * len(jobs)
         done = 0
@@ -211,7 +285,7 @@ class Engine:
                 results[k] = exc
             with self._lock:
                 done += 1
-                ledger.jobs_seen = done
+                ledger.jobs_seen = done_jobs + done
                 if progress:
                     progress(done, len(jobs))
 
@@ -270,9 +344,11 @@ class Engine:
             atomic_write_bytes(self.workspace / STATE_FILE, snapshot.state)   # h14: unique temp file
 
     def _snapshot(self) -> Snapshot:
+        """The learned state now (call under the lock): every event numbered so far has been applied."""
         cache = self.scheduler.cache
-        return Snapshot(LIVE_RUN, self.scheduler.updates.last_seq, self.scheduler.snapshot(),
-                        None if cache is None else cache.unflushed())
+        through = max(self._seq - 1, self.scheduler.updates.last_seq)
+        self.scheduler.updates.applied_through = through
+        return Snapshot(LIVE_RUN, through, self.scheduler.snapshot(), None if cache is None else cache.unflushed())
 
     def close(self) -> None:
         self.checkpoint()
@@ -315,13 +391,19 @@ class Engine:
         return job
 
     def _record(self, outcome: Outcome) -> None:
+        """Log the job with what it taught the learned state (a crash after the commit loses no learning),
+        and every `snapshot_every` jobs a snapshot of that state."""
+        learning = self._learning(outcome)
         self._unsnapshotted += 1
         if self._unsnapshotted < self.settings.snapshot_every:
-            self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row())
+            self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), learning=learning)
+            if self.settings.chroma_url and self.scheduler.cache is not None:
+                self.scheduler.cache.flush(force=False)   # the other schedulers see new entries at once
             return
         self._unsnapshotted = 0
-        snapshot = self._snapshot()   # committed with the step: a crash after it loses no learning
-        self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), snapshot=snapshot)
+        snapshot = self._snapshot()
+        self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), learning=learning,
+                                snapshot=snapshot)
         self.checkpoint(snapshot)
 
 

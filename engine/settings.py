@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     | SLS_CATALOG | JSON catalog file replacing the built-in one | none |
     | SLS_SEED | seed of the scheduler's exploration | 0 |
     | SLS_WARM_START | a workspace (of an earlier replay or live scheduler) whose learned state a workspace without its own starts from; only read | none |
-    | SLS_SNAPSHOT_EVERY | live jobs between snapshots of the learned state (1: with every job, so a killed process resumes exactly; more: faster, a crash forgets what the jobs since the last snapshot taught) | 1 |
+    | SLS_SNAPSHOT_EVERY | live jobs between snapshots of the learned state (each job is logged with what it taught, so a restart applies the jobs after the last snapshot again and resumes exactly; fewer snapshots: less work per job, a longer rebuild at start) | 100 |
     """
 
     model_config = SettingsConfigDict(env_prefix="SLS_", extra="forbid", frozen=True)
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     when_exhausted: Literal[EXHAUSTED_BEHAVIOURS] = "cheapest"
     catalog: Path | None = None
     seed: int = Field(default=0, ge=0)
-    snapshot_every: int = Field(default=1, ge=1)
+    snapshot_every: int = Field(default=100, ge=1)
     warm_start: Path | None = None
 
     @field_validator("workspace", "trace", "data_dir", "catalog", "warm_start")

@@ -10,7 +10,8 @@ Nothing here connects at import; `FleetLearning.for_engine` and `RedisLedger(...
 
 from engine.fleet.learning import FleetLearning
 from engine.fleet.ledger import RedisLedger, Reservation
-from engine.fleet.sync import FleetState, FleetSync, event_feedback, feedback_event
+from engine.fleet.sync import FleetState, FleetSync
+from engine.updates.codec import event_feedback, feedback_event
 
 __all__ = ["FleetLearning", "FleetState", "FleetSync", "RedisLedger", "Reservation", "event_feedback",
            "feedback_event"]

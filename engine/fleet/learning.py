@@ -15,7 +15,8 @@ import logging
 import math
 import time
 
-from engine.fleet.sync import FleetState, FleetSync, event_feedback, feedback_event
+from engine.fleet.sync import FleetState, FleetSync
+from engine.updates.codec import event_feedback, feedback_event
 from engine.updates.drift import DriftEvent
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,12 @@ class FleetLearning:
         updates = self.scheduler.updates
         state = getattr(updates, STATE_ATTR, None)
         if not isinstance(state, FleetState):
-            state = FleetState()
+            # no snapshot holds one yet: a scheduler that published before (and was killed before its first
+            # snapshot) keeps its origin, so the others skip its events when it sends them again
+            journal = self.sync.journal
+            origin = journal.fleet_origin() if journal is not None else None
+            # (its stream position is lost with the state: it reads the stream again, and re-sends its journal)
+            state = FleetState() if origin is None else FleetState(origin=origin, epoch="unknown")
             setattr(updates, STATE_ATTR, state)
         self.sync.attach(state)
 

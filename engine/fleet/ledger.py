@@ -138,7 +138,7 @@ class RedisLedger:
     def __init__(self, url: str, total_usd: float | None = None, expected_jobs: int | None = None, *,
                  namespace: str = "sls:fleet", ttl_s: float | None = None, retry_s: float = 0.5,
                  process_id: str | None = None, client=None, socket_timeout_s: float = 1.0,
-                 max_age_s: float = 0.05):
+                 max_age_s: float = 0.05, jobs_seen: int = 0, spent_usd: float = 0.0):
         import redis
         if total_usd is not None and (not math.isfinite(total_usd) or total_usd < 0):
             raise ValueError(f"budget must be a finite number >= 0 USD, got {total_usd!r}")
@@ -152,9 +152,11 @@ class RedisLedger:
         self._lock = threading.RLock()
         self._total = None if total_usd is None else _nano(total_usd)
         self._expected_local = int(expected_jobs or 0)
-        self._acked_spent = 0          # nano-USD Redis acknowledged from this process
-        self._acked_jobs = 0
-        self._jobs_local = 0           # this process's finished jobs (acked + not yet sent)
+        # what this scheduler spent and finished before (a resumed run): on Redis already under this
+        # `process_id`, or re-seeded from here on first contact (Redis lost its data)
+        self._acked_spent = _nano(spent_usd)   # nano-USD Redis acknowledged from this process
+        self._acked_jobs = int(jobs_seen)
+        self._jobs_local = int(jobs_seen)      # this process's finished jobs (acked + not yet sent)
         self._holds: dict[str, tuple[int, int]] = {}    # online reservation id → (nano, expiry ms)
         self._pending: list[tuple[str, str, int]] = []  # buffered (op, id, nano) while Redis is down
         self._offline: dict[str, int] = {}              # reservations made while offline → nano

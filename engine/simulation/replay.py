@@ -195,7 +195,7 @@ def replay_through_engine(trace: Trace, options: ReplayOptions | None = None, *,
     with tempfile.TemporaryDirectory(prefix="sls-through-engine-") as tmp:
         workspace = options.workspace or tmp
         settings = load_settings(workspace=workspace, feedback=options.feedback, when_exhausted=options.exhausted,
-                                 seed=options.seed, warm_start=options.warm_start, snapshot_every=1 if options.workspace else 1_000_000)
+                                 seed=options.seed, warm_start=options.warm_start)
         engine = build_engine(settings, catalog=catalog, backend=ReplayBackend(env),
                               cache=CacheManager(None))
         started = time.perf_counter()

@@ -548,7 +548,7 @@ class LogTemplateJudge:
         self.task = task or LogParsingTask()
         self.lines: dict[str, None] = {}                       # recent distinct lines (insertion order)
         self.variants: dict[tuple, dict[str, None]] = {}        # (n tokens, position, other tokens) -> values
-        self.verified: dict[str, None] = {}                     # templates accepted or confirmed
+        self.verified: dict[str, str | None] = {}               # templates accepted or confirmed -> longest literal
         self.confirmed: dict[str, None] = {}
         self.refuted: dict[tuple[str, str], None] = {}         # (template, line shape)
         self.proposals: dict[str, dict[str, None]] = {}         # line -> templates proposed for it
@@ -637,8 +637,10 @@ class LogTemplateJudge:
         return None
 
     def _contradiction(self, template: str, line: str) -> str | None:
-        for other in reversed(self.verified):
-            if other != template and template_matches(other, line) and self._run_on(other, line) is None:
+        for other, anchor in reversed(self.verified.items()):
+            if other == template or (anchor if anchor is not None else _longest_literal(other)) not in line:
+                continue           # a template matches only lines holding each of its literals (cheap test)
+            if template_matches(other, line) and self._run_on(other, line) is None:
                 return f"a verified template matches the line: '{other[:60]}'"
         return None
 
@@ -675,7 +677,7 @@ class LogTemplateJudge:
 
     def _remember(self, template: str, line: str) -> None:
         self.verified.pop(template, None)
-        self.verified[template] = None
+        self.verified[template] = _longest_literal(template)
         widths = self._wildcard_widths(template, line)
         if widths is not None:
             known = self.widths.setdefault(template, [set() for _ in widths])

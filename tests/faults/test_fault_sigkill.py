@@ -232,3 +232,56 @@ def test_a_replay_killed_three_times_resumes_to_the_same_metrics_steps_and_decis
     assert all(n == 1 for n in Counter(s[1] for s in mine["steps"]).values())
     assert math.isclose(sum(s[2] for s in mine["steps"]), sum(s[2] for s in theirs["steps"]), abs_tol=1e-9)
     assert mine["decisions"] == theirs["decisions"]
+
+
+@pytest.mark.parametrize("feedback", ["reference", "verifier"])
+def test_the_learned_state_rebuilt_from_the_last_snapshot_and_the_jobs_after_it_is_exact(isolated, feedback):
+    """Snapshots every 7 jobs; a process dies after job 17 (10 jobs past a snapshot, nothing flushed). The
+    engine opened again restores the snapshot and applies the 3 jobs logged after it: predictors, judge,
+    drift, counters, pacing and the exploration generator are as if it had never died, and so are the
+    decisions that follow."""
+    catalog = Catalog.default()
+    rng = random.Random(SEED)
+    lines = job_lines(rng) + job_lines(rng)
+    jobs = [(line, k % 3 == 0) for k, line in enumerate(lines)]      # a reference on every third
+
+    def engine_at(workspace):
+        return build_engine(load_settings(workspace=workspace, snapshot_every=7, feedback=feedback),
+                            catalog=catalog, client=fake_client(catalog))
+
+    def ask(engine, k):
+        line, ref = jobs[k]
+        return engine.ask(line, "log_parsing", reference=mask_variables(line) if ref else None)
+
+    def state(engine):
+        updates = engine.scheduler.updates
+        probe = engine.make_job("disk sda1 failed after 12 s", "log_parsing")
+        specs = engine.scheduler.candidates(catalog.names)
+        judge = updates.judges.get("log_parsing")
+        return {"last_seq": updates.last_seq, "observations": updates.observations, "drift": updates.drift.events,
+                "jobs": (updates.jobs_done, updates.jobs_called), "lam": updates.pacer.lam,
+                "rng": engine.scheduler.rng.getstate(), "thresholds": updates.thresholds,
+                "predicted": engine.scheduler.predict(probe, specs, 20.0),
+                "judge": None if judge is None else (dict(judge.lines), dict(judge.verified), dict(judge.variants),
+                                                     dict(judge.proposals), dict(judge.confirmed))}
+
+    uninterrupted = engine_at(isolated / "a")
+    for k in range(17):
+        ask(uninterrupted, k)
+    later_want = [ask(uninterrupted, k)["model"] for k in range(17, len(lines))]
+    uninterrupted.close()
+
+    dying = engine_at(isolated / "b")
+    for k in range(17):
+        ask(dying, k)
+    assert dying.events.learning_after(LIVE_RUN, 13)      # jobs 14-16 are past the last snapshot
+    want = state(dying)                                   # (latencies are measured: this run's own)
+    dying.events.close()
+    dying._workspace_lock.release()                       # killed: no checkpoint, the cache never flushed
+
+    reopened = engine_at(isolated / "b")
+    try:
+        assert state(reopened) == want
+        assert [ask(reopened, k)["model"] for k in range(17, len(lines))] == later_want
+    finally:
+        reopened.close()

@@ -154,3 +154,18 @@ def test_three_schedulers_given_the_same_budget_are_billed_one_budget(api, redis
     # a call is sent with the output cap its reservation paid for (the full 1,024 tokens never fit $0.003)
     caps = {r.body["max_tokens"] for r in api.requests if isinstance(r.body, dict)}
     assert caps and max(caps) < 1024
+
+
+def test_a_restarted_scheduler_carries_on_its_spend_and_re_seeds_it_when_redis_lost_its_data(redis_server):
+    """A workspace is one scheduler of the fleet (a stable process id): its resumed run neither counts what it
+    spent twice (Redis kept it) nor forgets it (Redis restarted empty before the scheduler came back)."""
+    first = RedisLedger(redis_server.url, 0.004, process_id="ws-a")
+    first.settle(first.reserve(0.001), 0.001)
+    again = RedisLedger(redis_server.url, 0.004, process_id="ws-a", jobs_seen=1, spent_usd=0.001)
+    assert again.view().spent == 1_000_000                       # Redis kept it: not counted twice
+    redis_server.kill()
+    redis_server.start()                                          # empty; the first process is gone
+    resumed = RedisLedger(redis_server.url, 0.004, process_id="ws-a", jobs_seen=1, spent_usd=0.001)
+    view = resumed.view()
+    assert view.spent == 1_000_000 and view.jobs == 1             # re-seeded from the resumed run
+    assert resumed.reserve(0.0031) is None and resumed.reserve(0.003) is not None

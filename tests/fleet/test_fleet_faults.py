@@ -76,8 +76,10 @@ def test_redis_restart_and_a_sigkilled_scheduler_lose_no_event_and_keep_the_budg
     ledger = RedisLedger(redis_server.url)
     assert wait_until(lambda: ledger.view().reserved == 0, TTL_S + 10)   # the killed process's holds expired
 
-    state_a = fleet_state(tmp_path / "wsa", redis_server.url)
+    # b opened again first: a scheduler that had stopped before Redis came back empty re-sends its events
+    # (from its journal) when it next starts, and a then reads them
     state_b = fleet_state(tmp_path / "wsb", redis_server.url)
+    state_a = fleet_state(tmp_path / "wsa", redis_server.url)
     # each scheduler applied every job of the other exactly once (no event lost, none applied twice)
     assert state_b.foreign_applied == served(tmp_path / "wsa")
     assert state_a.foreign_applied == served(tmp_path / "wsb")
