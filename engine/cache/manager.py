@@ -41,7 +41,7 @@ from engine.cache.embedder import Embedder, HashNgramEmbedder
 from engine.cache.entry import CacheEntry, CacheHit, StageTimings, make_entry_id
 from engine.cache.log_templates import Scope, TemplateIndex
 from engine.cache.semantic import SemanticCache, ThresholdPolicy
-from engine.cache.store import ChromaStore
+from engine.cache.store import ChromaStore, NullStore
 from engine.errors import SettingsError
 from engine.jobs import Job
 from engine.tasks.templates import is_all_wildcards, normalize_ws, template_matches
@@ -102,7 +102,7 @@ class CacheManager:
         sync_interval_s = SYNC_INTERVAL_S if sync_interval_s is None else sync_interval_s
         if not sync_interval_s >= 0:
             raise SettingsError(f"sync_interval_s must be >= 0 seconds, got {sync_interval_s!r}")
-        self.store_backend = store
+        self.store_backend = store if store is not None else NullStore()   # memory only: writes dropped
         self.embedder: Embedder = embedder or HashNgramEmbedder()
         self.template_tasks = frozenset(template_tasks)
         self.template_scope: Scope = template_scope
@@ -122,10 +122,9 @@ class CacheManager:
         self._lock = threading.RLock()
         self.sync_interval_s = sync_interval_s
         self._synced_at: dict[str, float] = {}   # per task: monotonic time of the last look at the server
-        self._loaded = False                      # the start-up load reached the store
+        self._loaded = store is None              # the start-up load reached the store (none: nothing to load)
         self._synced = 0                          # records folded in from other engines
-        if store is not None:
-            store.embedder_name = self.embedder.name
+        self.store_backend.embedder_name = self.embedder.name
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -150,8 +149,6 @@ class CacheManager:
 
     def load(self) -> int:
         """Rebuild the in-memory indexes from the store; returns the number of valid entries loaded."""
-        if self.store_backend is None:
-            return 0
         with self._lock:
             started = time.perf_counter()
             loaded = 0
@@ -212,7 +209,7 @@ class CacheManager:
     # -- shared servers ------------------------------------------------------------------------
     def _sync_due(self, task: str) -> bool:
         store = self.store_backend
-        if store is None or not store.shared or not store.available():
+        if not store.shared or not store.available():
             return False
         return time.monotonic() - self._synced_at.get(task, -math.inf) >= self.sync_interval_s
 
@@ -221,8 +218,6 @@ class CacheManager:
         how many records changed memory. A store that is down changes nothing (and is asked again only
         after its back-off); after a failed start-up load the first successful look reloads everything."""
         store = self.store_backend
-        if store is None:
-            return 0
         with self._lock:
             self._synced_at[task] = time.monotonic()
             if not self._loaded:
@@ -288,14 +283,14 @@ class CacheManager:
         """The store writes not yet flushed, as bytes (None: nothing pending) — committed by the live
         engine with each job, so a crash between that commit and the next flush loses nothing."""
         with self._lock:
-            return None if self.store_backend is None else self.store_backend.unflushed()
+            return self.store_backend.unflushed()
 
     def recover(self, blob: bytes | None) -> int:
         """Re-apply writes saved by :meth:`unflushed` before a crash, to memory and to the store
         (idempotent: writes that did reach the store are written again); returns how many. A saved
         upsert of an entry the store meanwhile knows as invalid is dropped, not resurrected."""
         store = self.store_backend
-        if not blob or store is None:
+        if not blob:
             return 0
         with self._lock:
             applied = 0
@@ -431,8 +426,7 @@ class CacheManager:
             if existing is not None:
                 existing.score = max(existing.score, float(score))
                 self._touch(existing, seq)
-                if self.store_backend is not None:
-                    self.store_backend.update_metadata(existing)
+                self.store_backend.update_metadata(existing)
                 return entry_id
             if task not in self.template_tasks:
                 superseded = self._semantic.exact(task, job.dataset, key)
@@ -443,8 +437,7 @@ class CacheManager:
                                hits=0, last_used=seq, created=seq)
             self._index(entry)
             counters.stored += 1
-            if self.store_backend is not None:
-                self.store_backend.put(entry)
+            self.store_backend.put(entry)
             self._evict(task)
             return entry_id
 
@@ -475,7 +468,7 @@ class CacheManager:
             self._templates[entry.task].remove(entry_id)
         else:
             self._semantic.remove(entry_id)
-        if delete and self.store_backend is not None:
+        if delete:
             self.store_backend.delete(entry.task, entry_id)
         return entry
 
@@ -530,8 +523,7 @@ class CacheManager:
                     entry.hits += 1
                     entry.last_used = max(entry.last_used, seq)
                     self._push_lru(entry)
-                    if self.store_backend is not None:
-                        self.store_backend.update_metadata(entry)
+                    self.store_backend.update_metadata(entry)
             else:
                 counters.false_hits += 1
                 if not self.invalidate(hit.entry_id):
@@ -549,8 +541,7 @@ class CacheManager:
             entry.valid = False
             self._tombstones.add(entry_id)
             self._task_counters(entry.task).invalidated += 1
-            if self.store_backend is not None:
-                self.store_backend.update_metadata(entry)
+            self.store_backend.update_metadata(entry)
             return True
 
     # -- introspection -------------------------------------------------------------------------
@@ -585,8 +576,6 @@ class CacheManager:
             self.__dict__.update(safe_loads(blob))   # h14
             self._synced_at = {}
             store = self.store_backend
-            if store is None:
-                return
             keep = set(self._entries) | set(self._tombstones)
             for task in store.tasks():
                 for entry in store.load_all(task):
@@ -616,8 +605,7 @@ class CacheManager:
                 e.last_used, e.created = e.last_used - shift, e.created - shift
                 if self._index(e):
                     added += 1
-                    if self.store_backend is not None:
-                        self.store_backend.put(e)
+                    self.store_backend.put(e)
             for task, value in (thresholds or {}).items():
                 self._semantic.set_threshold(task, float(value), 0)
             for task in {e.task for e in entries}:
@@ -673,7 +661,7 @@ class CacheManager:
                 "thresholds": self._semantic.thresholds(),
                 "timings": timings,
                 "synced": self._synced,
-                "store": None if self.store_backend is None else self.store_backend.stats(),
+                "store": self.store_backend.stats(),
             }
 
     # -- persistence ---------------------------------------------------------------------------
@@ -682,14 +670,13 @@ class CacheManager:
 
         ``force=False`` leaves a store that is down alone until its back-off has elapsed."""
         with self._lock:
-            return 0 if self.store_backend is None else self.store_backend.flush(force)
+            return self.store_backend.flush(force)
 
     def close(self) -> None:
         """Flush, save the learned thresholds and release the store."""
         with self._lock:
             self._save_thresholds()
-            if self.store_backend is not None:
-                self.store_backend.close()
+            self.store_backend.close()
 
     def __enter__(self) -> CacheManager:
         return self

@@ -472,3 +472,51 @@ class ChromaStore:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+class NullStore:
+    """No store behind the cache (replays, tests, a cache that could not open its store): it lives in memory
+    only. Writes are dropped, reads are empty, and `stats()` is None ("no store")."""
+
+    shared = False
+    healthy = True
+    errors = 0
+    pending = 0
+    description = "no store (memory only)"
+
+    def __init__(self):
+        self.stamps: dict[str, float] = {}
+        self.embedder_name = ""
+
+    def available(self) -> bool:
+        return True
+
+    def tasks(self) -> list[str]:
+        return []
+
+    def load_all(self, task: str, page: int = 5000) -> list[CacheEntry]:
+        return []
+
+    def changed_since(self, task: str, since: float, page: int = 5000) -> list[CacheEntry]:
+        return []
+
+    def put(self, entry: CacheEntry) -> None:
+        pass
+
+    def update_metadata(self, entry: CacheEntry) -> None:
+        pass
+
+    def delete(self, task: str, entry_id: str) -> None:
+        pass
+
+    def flush(self, force: bool = True) -> int:
+        return 0
+
+    def unflushed(self, limit: int = 5000) -> bytes | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def stats(self) -> None:
+        return None
