@@ -5,37 +5,35 @@ cache → predictors → policy → client (with retries, breakers, fallback) �
 update manager. Every job, decision and feedback is written to the workspace's SQLite event log, each job
 with what it taught the learned state (its feedback event, the job counters and pacing, the exploration
 generator's state); the learned state itself is snapshotted every `SLS_SNAPSHOT_EVERY` jobs and at the end
-of a run. A restarted engine restores the last snapshot and applies the jobs logged after it again, so it
-carries on exactly where it stopped without pickling everything after every job.
+of a run. A restarted engine restores the last snapshot and applies the jobs logged after it again
+(`engine.durability`), so it carries on exactly where it stopped without pickling everything after every job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import numbers
 import statistics
 import threading
 import uuid
-from array import array
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 from engine.catalog import Catalog
+from engine.durability import rebuild, what_it_taught
 from engine.errors import ClientError, EngineError, SettingsError, UnknownNameError, WorkspaceError
-from engine.eventlog import EventLog, Learning, Snapshot
+from engine.eventlog import EventLog, Snapshot
 from engine.jobs import Job, Verdict, estimate_input_tokens, is_valid_text
 from engine.live_backend import LiveBackend, valid_text  # noqa: F401 - valid_text re-exported
 from engine.outcome import Outcome
-from engine.pipeline import CALL_FAILED, TRUNCATED, Backend, Pipeline
+from engine.pipeline import Backend, Pipeline
 from engine.scheduling.budget import BudgetLedger, Ledger
 from engine.scheduling.scheduler import Scheduler, SchedulerConfig
 from engine.settings import Settings, load_settings
 from engine.tasks import get_task
-from engine.updates.codec import event_feedback, feedback_event
 from engine.updates.manager import Attempt, Feedback
 from engine.workspace_lock import lock_workspace
 from engine.workspace_state import atomic_write_bytes, restore_learned_state
@@ -96,7 +94,8 @@ class Engine:
         if settings.redis_url:
             from engine.fleet import FleetLearning
             self.fleet = FleetLearning.for_engine(self, settings.redis_url)
-        self._rebuild(saved)
+        rebuild(self.scheduler, self.events, LIVE_RUN, saved, self.catalog,
+                publish=None if self.fleet is None else self.fleet.published)
 
     def new_ledger(self, budget: float | None, expected_jobs: int | None = None, *, jobs_seen: int = 0,
                    spent_usd: float = 0.0) -> Ledger:
@@ -117,59 +116,6 @@ class Engine:
             self._learned[fb.seq] = fb
         if self.fleet is not None:
             self.fleet.published(fb, drift)
-
-    # -- durability: the last snapshot plus the jobs logged after it ---------------------------------------
-    def _learning(self, outcome: Outcome) -> Learning:
-        """What the job `outcome` taught the learned state, as the event log keeps it (under the lock)."""
-        fb = self._learned.pop(outcome.seq, None)
-        updates = self.scheduler.updates
-        pacer = updates.pacer
-        version, words, gauss = self.scheduler.rng.getstate()
-        counters = {"jobs_done": updates.jobs_done, "jobs_called": updates.jobs_called, "rng_version": version,
-                    "models": updates.predictors.models,
-                    "gauss": gauss, "lam": None if pacer is None else pacer.lam,
-                    "pacer_spent": None if pacer is None else pacer.spent_usd}
-        return Learning(outcome.seq, None if fb is None else json.dumps(feedback_event(fb, "")),
-                        json.dumps(counters), array("I", words).tobytes())
-
-    def _rebuild(self, saved: Snapshot | None) -> None:
-        """Apply the jobs logged after the restored snapshot again, as they were applied the first time: the
-        task's judge sees the same answers, the update manager the same feedback (the fleet is sent it
-        again; the others skip what they had), then counters, pacing and the exploration generator are
-        set as they were after the last of them."""
-        sched = self.scheduler
-        after = getattr(sched.updates, "applied_through", None)
-        if after is None:
-            after = saved.seq if saved is not None else -1
-        rows = self.events.learning_after(LIVE_RUN, after)
-        if not rows:
-            return
-        for row in rows:
-            for name in json.loads(row.counters).get("models", ()):   # candidates admitted by then, in order
-                if name in self.catalog:
-                    sched.updates.admit(self.catalog.get(name))
-            if row.event is None:
-                continue
-            fb = event_feedback(json.loads(row.event), row.seq)
-            for attempt in fb.attempts:
-                if attempt.verdict.reason not in (CALL_FAILED.reason, TRUNCATED.reason):
-                    judge = sched.verifier(fb.job)
-                    if judge is not None:
-                        judge.verify(fb.job, attempt.output)
-            if fb.hit is not None:
-                sched.hit_verdict(fb.job, fb.hit.answer, math.nan)
-            drift = sched.feedback(fb)
-            if self.fleet is not None:
-                self.fleet.published(fb, drift)
-        last = json.loads(rows[-1].counters)
-        updates = sched.updates
-        updates.jobs_done, updates.jobs_called = last["jobs_done"], last["jobs_called"]
-        if updates.pacer is not None and last["lam"] is not None:
-            updates.pacer.lam, updates.pacer.spent_usd = last["lam"], last["pacer_spent"]
-        if rows[-1].rng:
-            sched.rng.setstate((last["rng_version"], tuple(array("I", rows[-1].rng)), last["gauss"]))
-        updates.applied_through = rows[-1].seq
-        log.info("learned state: the snapshot after event %d plus %d jobs logged after it", after, len(rows))
 
     # -- clients -----------------------------------------------------------------------------------------
     @property
@@ -393,7 +339,7 @@ class Engine:
     def _record(self, outcome: Outcome) -> None:
         """Log the job with what it taught the learned state (a crash after the commit loses no learning),
         and every `snapshot_every` jobs a snapshot of that state."""
-        learning = self._learning(outcome)
+        learning = what_it_taught(self.scheduler, outcome.seq, self._learned.pop(outcome.seq, None))
         self._unsnapshotted += 1
         if self._unsnapshotted < self.settings.snapshot_every:
             self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), learning=learning)
