@@ -22,6 +22,7 @@ PRIMARY = "#4F46E5"      # the theme's primary colour (.streamlit/config.toml): 
 WHATIF = "#DB2777"
 MODEL_PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D",
                  "#FF9DA6", "#17BECF", "#8C6D31", "#393B79", "#BCBD22", "#637939")
+USD_TICKS = ",.3~r"   # money axes: $0.0008 and $1,250, never SI prefixes ($800µ)
 ROUTE_COLORS = {"cache": "#A0AEC0", "refused": "#1F2937"}
 POLICY_COLORS = {"sls": PRIMARY, "current run": PRIMARY, "what-if": WHATIF, "oracle": "#111827",
                  "best-single": "#374151", "cheapest": "#6B7280", "random": "#9CA3AF", "optllm": "#0EA5E9",
@@ -222,7 +223,7 @@ def fig_cost_accuracy(points: pd.DataFrame, colors: Mapping[str, str] | None = N
     fig.update_layout(legend={"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02,
                               "groupclick": "toggleitem"}, margin={"r": 170})
     fig.update_yaxes(tickformat=".0%")
-    fig.update_xaxes(type="log" if log_x else "linear", tickprefix="$")
+    fig.update_xaxes(type="log" if log_x else "linear", tickprefix="$", tickformat=USD_TICKS)
     return fig
 
 
@@ -241,7 +242,7 @@ def fig_spend_vs_budget(series: pd.DataFrame, budget_usd: float | None = None, *
         fig.add_hline(y=budget_usd, line={"color": "#DC2626", "dash": "dot"},
                       annotation_text=f"budget {fmt.usd(budget_usd)}", annotation_position="top left")
     _layout(fig, title, "jobs processed", "cumulative spend (USD)")
-    fig.update_yaxes(tickprefix="$", rangemode="tozero")
+    fig.update_yaxes(tickprefix="$", tickformat=USD_TICKS, rangemode="tozero")
     return fig
 
 
@@ -342,7 +343,7 @@ def fig_decision(rows: pd.DataFrame, colors: Mapping[str, str] | None = None, *,
         fig.update_xaxes(range=[lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 else 0)], row=1, col=c)
     fig.update_yaxes(title_text="candidate model", automargin=True, row=1, col=1)
     fig.update_xaxes(title_text="probability", tickformat=".0%", row=1, col=1)
-    fig.update_xaxes(title_text="USD", tickprefix="$", row=1, col=2)
+    fig.update_xaxes(title_text="USD", tickprefix="$", tickformat=USD_TICKS, row=1, col=2)
     fig.update_xaxes(title_text="seconds", row=1, col=3)
     fig.update_xaxes(title_text="p − λ·cost − μ·latency", row=1, col=4)
     return fig
@@ -412,7 +413,7 @@ def fig_spend_over_time(spend: pd.DataFrame, colors: Mapping[str, str] | None = 
                                  customdata=part["jobs"]))
     _layout(fig, title, "time (UTC)" if timed else "job number (the log records no times)",
             "cumulative spend (USD)", legend_title=by)
-    fig.update_yaxes(tickprefix="$", rangemode="tozero")
+    fig.update_yaxes(tickprefix="$", tickformat=USD_TICKS, rangemode="tozero")
     if not timed:
         fig.update_xaxes(tickformat=",d")
     return fig

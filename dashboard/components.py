@@ -419,7 +419,8 @@ def column_config(df: pd.DataFrame) -> dict:
             cfg[c] = st.column_config.NumberColumn(c.replace("_usd", " ($)").replace("_", " "), format="$%.4f")
         elif c in ("saving_pct", "time_saving_pct") and not pd.api.types.is_numeric_dtype(df[c]):
             cfg[c] = st.column_config.TextColumn(c.replace("_", " "), help="— : the baseline costs under a fifth "
-                                                                            "of this run: no percentage of it")
+                                                                            "of this run: no percentage of it; "
+                                                                            "N× : this run costs N times as much")
         elif c in ("accuracy", "cache_hit_rate", "false_hit_rate", "hit_rate", "saving_pct", "time_saving_pct",
                    "share", "p_success", "predicted", "observed") or c.startswith(("share_", "observed_",
                                                                                      "predicted_")):
@@ -431,13 +432,23 @@ def column_config(df: pd.DataFrame) -> dict:
     return cfg
 
 
+def saving_text(v: float) -> str:
+    """A saving as a share of a baseline's cost, said as a reader would say it."""
+    if pd.isna(v):
+        return "—"
+    if v <= -1:                            # saving = 1 − own/base: own = (1 − saving) × base
+        return f"costs {1 - v:.1f}× as much"
+    return fmt.pct(v, signed=True)
+
+
 def table(df: pd.DataFrame, key: str, *, height: int | None = None, hide: tuple[str, ...] = ()) -> None:
     shown = df.drop(columns=[c for c in hide if c in df.columns])
     if "accuracy_delta" in shown:
         shown = shown.assign(accuracy_delta=shown["accuracy_delta"] * 100)
-    for col in ("saving_pct", "time_saving_pct"):      # "—", not "None", where no percentage is meaningful
-        if col in shown and shown[col].isna().any():
-            shown = shown.assign(**{col: shown[col].map(lambda v: "—" if pd.isna(v) else fmt.pct(v, signed=True))})
+    for col in ("saving_pct", "time_saving_pct"):
+        # "—", not "None", where no percentage is meaningful; "costs 3.2× as much", not "−218.7%"
+        if col in shown and (shown[col].isna().any() or (shown[col] <= -1).any()):
+            shown = shown.assign(**{col: shown[col].map(saving_text)})
     kwargs = {"height": height} if height else {}
     st.dataframe(shown, hide_index=True, column_config=column_config(shown), key=key, width="stretch", **kwargs)
 

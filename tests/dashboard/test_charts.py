@@ -177,6 +177,21 @@ def test_spend_vs_budget_draws_the_budget(frames):
     assert [t.name for t in no_budget.data] == ["spend"] and not no_budget.layout.shapes
 
 
+def test_money_axes_show_dollars_without_si_prefixes(frames):
+    """Plotly's default ticks say '$800µ' for $0.0008: money axes use plain significant digits."""
+    jobs, _ = frames
+    fig = charts.fig_spend_vs_budget(data.run_series(jobs, 0.5, len(jobs)), 0.5)
+    assert fig.layout.yaxis.tickprefix == "$" and fig.layout.yaxis.tickformat == charts.USD_TICKS
+    assert "~" in charts.USD_TICKS and "s" not in charts.USD_TICKS      # d3-format: no SI suffix
+
+
+def test_a_negative_saving_reads_as_how_many_times_as_much():
+    from dashboard.components import saving_text
+    assert saving_text(-2.187) == "costs 3.2× as much"
+    assert saving_text(float("nan")) == "—"
+    assert saving_text(0.86).startswith("+86")
+
+
 def test_decision_has_four_panels_and_stars_the_choice(frames):
     _, f = frames
     seq = int(f["decisions"]["seq"].iloc[0])
