@@ -50,6 +50,6 @@ def test_run_at_concurrency_8_is_billed_at_most_the_budget(tmp_path, monkeypatch
         assert billed <= budget + 1e-12, (billed, budget)
         assert recorded == pytest.approx(billed, rel=1e-9, abs=1e-12)   # the ledger records what was billed
         assert sum(1 for r in results if r["model"] and not r["cached"]) >= 5   # and the money was used
-        # (calls in flight: a call's worst case, 1024 output tokens, is more than these budgets hold, so each
-        # call waits for the one before it to settle — the ceiling holds, the concurrency does not)
+        # (a call's worst case, 1024 output tokens, is more than these budgets hold: each call holds what it
+        # costs with a few times its expected output and is sent with that output cap, so several fit at once)
         print(f"budget ${budget}: billed ${billed:.6f} for {len(server.billed)} answers")
