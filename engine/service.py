@@ -87,7 +87,8 @@ class Engine:
         self.backend: Backend = backend or LiveBackend(lambda: self.client, catalog, max_tokens)
         self._seq = 0
         self._unsnapshotted = 0
-        self._learned: dict[int, Feedback] = {}    # this process's feedback by seq, until its step is logged
+        self._learned: dict[int, tuple[Feedback, list]] = {}   # own feedback (and drift) whose step is not logged yet
+        self._ready: dict[int, tuple[Feedback, list]] = {}     # logged, not yet sent to the fleet
         self._trace_jobs: dict[tuple[str, str], Job] | None = None
         self.events.start_run(LIVE_RUN, "live")
         self.fleet = None   # a fleet on SLS_REDIS_URL: one budget, shared learning (engine.fleet)
@@ -110,12 +111,20 @@ class Engine:
         return BudgetLedger(budget, expected_jobs, spent_usd=spent_usd, jobs_seen=jobs_seen)
 
     def _published(self, fb: Feedback, drift: list) -> None:
-        """After this scheduler applied one of its own feedback events: logged with its step (`_record`),
-        and the fleet learns it too."""
-        if fb.source == "job":
-            self._learned[fb.seq] = fb
-        if self.fleet is not None:
-            self.fleet.published(fb, drift)
+        """After this scheduler applied one of its own feedback events (under the lock): it is logged with its
+        step, and sent to the fleet once that is committed (`_committed`)."""
+        self._learned[fb.seq] = (fb, drift)
+
+    def _committed(self, seq: int) -> None:
+        """Event `seq` is in the event log: send it to the fleet — in seq order, and only once every event
+        before it is logged too, so that no other scheduler learns a job a crash here would run again."""
+        item = self._learned.pop(seq, None)
+        if item is None or self.fleet is None:
+            return
+        self._ready[seq] = item
+        first_open = min(self._learned, default=math.inf)
+        for s in sorted(k for k in self._ready if k < first_open):
+            self.fleet.published(*self._ready.pop(s))
 
     # -- clients -----------------------------------------------------------------------------------------
     @property
@@ -270,11 +279,12 @@ class Engine:
                                     step.get("predicted_p") or 0.5, 0.0, 0.0, estimate_input_tokens(job.text), None),)
             # The update manager learns from it and, when the answer was wrong, withdraws it from the cache
             # (whether this job was served from it or its answer was stored after the call).
-            self.pipeline.learn(Feedback(self._next_seq(), job, get_task(job.task).cache_key(job), attempts,
-                                         source="user",
+            seq = self._next_seq()
+            self.pipeline.learn(Feedback(seq, job, get_task(job.task).cache_key(job), attempts, source="user",
                                          withdraw=(step.get("answer") or "") if score < 1.0 else None))
             snapshot = self._snapshot()    # the feedback row and the state that learned from it, together
             self.events.add_feedback(run_id, job_id, step["seq"], score, "user", snapshot=snapshot)
+            self._committed(seq)
             self.checkpoint(snapshot)
         return {"job_id": job_id, "applied": True, "score": score}
 
@@ -339,10 +349,12 @@ class Engine:
     def _record(self, outcome: Outcome) -> None:
         """Log the job with what it taught the learned state (a crash after the commit loses no learning),
         and every `snapshot_every` jobs a snapshot of that state."""
-        learning = what_it_taught(self.scheduler, outcome.seq, self._learned.pop(outcome.seq, None))
+        learned = self._learned.get(outcome.seq)
+        learning = what_it_taught(self.scheduler, outcome.seq, None if learned is None else learned[0])
         self._unsnapshotted += 1
         if self._unsnapshotted < self.settings.snapshot_every:
             self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), learning=learning)
+            self._committed(outcome.seq)
             if self.settings.chroma_url and self.scheduler.cache is not None:
                 self.scheduler.cache.flush(force=False)   # the other schedulers see new entries at once
             return
@@ -350,6 +362,7 @@ class Engine:
         snapshot = self._snapshot()
         self.events.record_step(LIVE_RUN, outcome.as_step(), outcome.decision_row(), learning=learning,
                                 snapshot=snapshot)
+        self._committed(outcome.seq)
         self.checkpoint(snapshot)
 
 

@@ -42,7 +42,10 @@ def graded(engine, model: str, k: int, score: float) -> list:
     job = Job(f"g{k}", "log_parsing", LINE.format(k=f"w{k}", n=k), "live")
     attempt = Attempt(model, "x", Verdict(score >= 1, "graded"), score, 0.5, 1e-4, 0.2, 80.0, 10.0)
     with engine._lock:
-        return engine.pipeline.learn(Feedback(engine._next_seq(), job, f"key{k}", (attempt,)))
+        seq = engine._next_seq()
+        drift = engine.pipeline.learn(Feedback(seq, job, f"key{k}", (attempt,)))
+        engine._committed(seq)       # what logging the job's step does: the fleet is sent its event
+        return drift
 
 
 def test_feedback_in_one_scheduler_changes_anothers_prediction(redis_server, isolated):
@@ -109,3 +112,31 @@ def test_every_event_applied_once_across_a_redis_restart_and_a_crash(redis_serve
     finally:
         a.close()
         b.close()
+
+
+def test_an_event_is_sent_once_its_step_and_every_earlier_one_are_logged(isolated):
+    """A job learned but not logged yet (a crash now would run it again) holds back its event and every later
+    one: another scheduler never learns a job this one would redo, and events go out in seq order."""
+    catalog = Catalog.default()
+    engine = build_engine(load_settings(workspace=isolated / "ws"), catalog=catalog, client=fake_client(catalog))
+
+    class Fleet:
+        sent: list[int] = []
+
+        def published(self, fb, drift):
+            self.sent.append(fb.seq)
+
+    try:
+        engine.fleet = Fleet()
+        job = Job("j", "log_parsing", LINE.format(k="w", n=1), "live")
+        for seq in (5, 6, 7):
+            engine._published(Feedback(seq, job, "key"), [])
+        engine._committed(6)
+        assert engine.fleet.sent == []             # 5 is learned but not logged
+        engine._committed(5)
+        assert engine.fleet.sent == [5, 6]         # 7 is not logged yet
+        engine._committed(7)
+        assert engine.fleet.sent == [5, 6, 7]
+    finally:
+        engine.fleet = None
+        engine.close()
