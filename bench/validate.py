@@ -17,7 +17,8 @@ For each half it runs `sls` replays (`engine.simulation.replay.replay`) and prin
 * reference feedback: accuracy, cost as % of the best single model's cost;
 * `--feedback verifier`: accuracy, false-hit rate (false hits / cache hits), cost %;
 * `--budget` at 7% of the best single model's cost: accuracy, the lowest per-system accuracy, the
-  largest share of any system's jobs refused, and whether spend stayed within the budget;
+  largest share of any system's jobs refused, the largest share answered by the task's rule (no model: the
+  budget paid none), and whether spend stayed within the budget;
 * for RouterBench tasks, cold: accuracy as % of the best single model's, cost as % of the most accurate
   model's, and the best single model that dominates sls (within 1 pp of its accuracy at ≤ 90% of its cost).
 
@@ -122,6 +123,8 @@ def loghub_half(trace: Trace) -> dict:
     per = bud["per_dataset"]
     refused = Counter(r.dataset for r in bud_run.records if r.source == "refused")
     refused_share = {d: refused[d] / v["queries"] for d, v in per.items()}
+    ruled = Counter(r.dataset for r in bud_run.records if r.source == "rule")
+    rule_share = {d: ruled[d] / v["queries"] for d, v in per.items()}
     return {
         "jobs": trace.n_queries, "best_single": best, "best_single_accuracy": single.accuracy[best],
         "best_single_cost_usd": best_cost,
@@ -132,6 +135,7 @@ def loghub_half(trace: Trace) -> dict:
         "budget": {"budget_usd": budget, "spent_usd": bud["cost_usd"], "within_budget": bud["cost_usd"] <= budget,
                    "accuracy": bud["accuracy"], "min_system_accuracy": min(v["accuracy"] for v in per.values()),
                    "max_refused_share": max(refused_share.values()), "refused_share": refused_share,
+                   "max_rule_share": max(rule_share.values()), "rule_share": rule_share,
                    "per_dataset_accuracy": {d: v["accuracy"] for d, v in per.items()}},
     }
 
@@ -198,6 +202,8 @@ def table(result: dict) -> str:
              _num(h["budget"]["min_system_accuracy"])),
             ("budget 7%: most refused (share of a system)", _pct(t["budget"]["max_refused_share"]),
              _pct(h["budget"]["max_refused_share"])),
+            ("budget 7%: most rule-answered (share of a system)", _pct(t["budget"].get("max_rule_share", 0.0)),
+             _pct(h["budget"].get("max_rule_share", 0.0))),
             ("budget 7%: spend within budget", str(t["budget"]["within_budget"]), str(h["budget"]["within_budget"])),
             ("best single (accuracy, cost $)", f"{t['best_single']} {t['best_single_accuracy']:.3f} "
              f"${t['best_single_cost_usd']:.3f}", f"{h['best_single']} {h['best_single_accuracy']:.3f} "

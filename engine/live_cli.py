@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import ClientError, EngineError, SettingsError
-from engine.outcome import error_lines, is_answered
+from engine.outcome import RULE, error_lines, is_answered
 
 log = logging.getLogger(__name__)
 CLIENT_ENV = {"SLS_CLIENT_TIMEOUT_S": "timeout_s", "SLS_RETRY_BASE_DELAY_S": "base_delay_s"}
@@ -186,7 +186,9 @@ def cmd_run(args) -> int:
         cost = sum(r["cost_usd"] for r in results)
         hits = sum(bool(r["cached"]) for r in results)
         errors, reasons = error_lines(results)   # h14: refused and all-failed jobs are errors, with reasons
-        sys.stdout.write(f"{len(results)} jobs · {hits} from cache · {errors} errors · ${cost:.6f}\n")
+        ruled = sum(r.get("model") == RULE for r in results)
+        by_rule = f" · {ruled} by the task's rule (the budget paid no model)" if ruled else ""
+        sys.stdout.write(f"{len(results)} jobs · {hits} from cache{by_rule} · {errors} errors · ${cost:.6f}\n")
         if errors:
             sys.stdout.write("jobs without an answer (run the same command again to retry them):\n"
                              + "\n".join(reasons) + "\n")

@@ -21,6 +21,8 @@ def _num(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+RULE = "rule"   # source and model of an answer the task's rule gave when the budget paid no model
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One job's outcome. `score` is NaN when the job was ungraded; `latency_s` is the API time (recorded,

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from engine.errors import ClientError
 from engine.jobs import Job, Verdict, estimate_input_tokens  # noqa: F401 - re-exported
-from engine.outcome import Outcome, answered_model
+from engine.outcome import RULE, Outcome, answered_model
 from engine.predictors.predictors import Prediction
 from engine.scheduling.budget import Ledger, WhenExhausted
 from engine.scheduling.scheduler import Scheduler
@@ -216,11 +216,19 @@ class Pipeline:
                            reason="budget nearly exhausted: cheapest model", models_tried=(cheapest,),
                            text=job.text, labels=tuple(job.labels), answer=output, verified=verdict.ok,
                            verdict_reason=verdict.reason)
+        rule = getattr(get_task(job.task), "rule_answer", None) if behaviour is WhenExhausted.CHEAPEST else None
         with self.lock:
             if behaviour is WhenExhausted.REFUSE and ledger.total_usd is not None:
                 ledger.exhausted = True
             s = next_seq()
             self.scheduler.after_job(ledger, called=True)
+        if rule is not None:
+            # no model fits what this job may spend: the task's free rule answers rather than nobody
+            answer = rule(job)
+            return Outcome(s, job.job_id, job.task, job.dataset, RULE, RULE, score=backend.reference_score(job, answer),
+                           reason="budget pays no model for this job: rule-based answer (not verified)",
+                           text=job.text, labels=tuple(job.labels), answer=answer, verified=None,
+                           verdict_reason="rule-based answer, not verified")
         return Outcome.refused(s, job, f"budget exhausted ({behaviour.value}): job not answered")
 
     def _call(self, job: Job, model: str, ledger: Ledger, backend: Backend, timer: _Timer,

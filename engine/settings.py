@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     | SLS_FEEDBACK | reference / verifier / none | reference |
     | SLS_COST_WEIGHT, SLS_LATENCY_WEIGHT | λ and μ of the utility (dimensionless) | 0.03, 0.0 |
     | SLS_MAX_ATTEMPTS | calls per job including escalations | 3 |
-    | SLS_WHEN_EXHAUSTED | cache_only / cheapest / refuse | cheapest |
+    | SLS_WHEN_EXHAUSTED | when the budget pays no better model: cheapest (the cheapest model that fits, else the task's free rule — log parsing masks the line's obvious variables), cache_only (cache hits only), refuse (nothing once it is spent) | cheapest |
     | SLS_CATALOG | JSON catalog file replacing the built-in one | none |
     | SLS_SEED | seed of the scheduler's exploration | 0 |
     | SLS_WARM_START | a workspace (of an earlier replay or live scheduler) whose learned state a workspace without its own starts from; only read | none |

@@ -38,3 +38,6 @@ class Task(Protocol):
     def cache_key(self, job: Job) -> str:
         """The normalised text a cache should match this job on."""
         ...
+
+    # Optional: `rule_answer(job) -> str | None` — an answer that costs nothing (a rule, not a model), given
+    # when the budget pays no model for a job instead of leaving it unanswered. Tasks without one omit it.

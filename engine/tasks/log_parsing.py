@@ -496,6 +496,11 @@ class LogParsingTask:
         """The whitespace-normalised log line."""
         return normalize_ws(job.text)
 
+    def rule_answer(self, job: Job) -> str:
+        """A template without a model: the line with its obvious variables masked (`mask_variables`), for a
+        job the budget pays no model for. Not verified, never cached."""
+        return mask_variables(job.text)
+
     def new_judge(self) -> LogTemplateJudge:
         """A stateful label-free verifier that can reject (contracts §2): see `LogTemplateJudge`."""
         return LogTemplateJudge(self)

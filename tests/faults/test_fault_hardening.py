@@ -96,15 +96,30 @@ def test_jobs_refused_for_budget_are_errors_with_their_reason_and_run_on_the_rer
     jobs, workspace = tmp_path / "jobs.txt", tmp_path / "ws"
     jobs.write_text("\n".join(LINES) + "\n")
     argv = ["run", str(jobs), "--task", "log_parsing", "--concurrency", "1"]
-    refused = run_cli([*argv, "--budget", "0"], live_env(api, workspace), tmp_path / "out", name="refused")
+    # (under the default `cheapest`, a log line no model fits gets the task's rule template instead: an answer)
+    refused = run_cli([*argv, "--budget", "0"], live_env(api, workspace, SLS_WHEN_EXHAUSTED="refuse"),
+                      tmp_path / "out", name="refused")
     assert refused.exitcode == 0, refused.stderr
     assert f"{len(LINES)} errors" in refused.stdout and "budget exhausted" in refused.stdout, refused.stdout
     assert api.request_count == 0
 
-    rerun = run_cli([*argv, "--budget", "1"], live_env(api, workspace), tmp_path / "out", name="rerun")
+    rerun = run_cli([*argv, "--budget", "1"], live_env(api, workspace, SLS_WHEN_EXHAUSTED="refuse"),
+                    tmp_path / "out", name="rerun")
     assert rerun.exitcode == 0, rerun.stderr
     assert "0 errors" in rerun.stdout, rerun.stdout
     assert len([s for s in steps(workspace) if s["answer"]]) == len(LINES)
+
+
+@pytest.mark.integration
+def test_log_lines_the_budget_pays_no_model_for_get_the_rule_template_and_say_so(api, tmp_path):
+    jobs, workspace = tmp_path / "jobs.txt", tmp_path / "ws"
+    jobs.write_text("\n".join(LINES) + "\n")
+    out = run_cli(["run", str(jobs), "--task", "log_parsing", "--budget", "0"], live_env(api, workspace),
+                  tmp_path / "out", name="ruled")
+    assert out.exitcode == 0, out.stderr
+    assert f"{len(LINES)} by the task's rule (the budget paid no model) · 0 errors · $0.000000" in out.stdout
+    assert api.request_count == 0
+    assert all(s["model"] == "rule" and s["answer"] for s in steps(workspace))
 
 
 # -- finding 2: one workspace, one process ---------------------------------------------------------------------

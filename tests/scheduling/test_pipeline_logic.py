@@ -160,6 +160,27 @@ def test_each_exhaustion_behaviour(behaviour, served_by_model, refused):
         assert again.source == "cache" and again.answer == TEMPLATE    # ... served from the cache
 
 
+@pytest.mark.parametrize("behaviour, source", [("cheapest", "rule"), ("cache_only", "refused"), ("refuse", "refused")])
+def test_a_log_line_the_budget_pays_no_model_for_gets_the_rule_template_not_nothing(behaviour, source):
+    """Under `cheapest` (the default), a job no model fits gets the task's free rule answer (the line with its
+    obvious variables masked): answered, unverified, never cached, nothing billed, nothing learned."""
+    from engine.tasks.templates import mask_variables
+    sched = scheduler(explore=False)
+    pipe = Pipeline(sched, when_exhausted=behaviour)
+    backend = FakeBackend({CHEAP: 0.01, MID: 0.02})
+    ledger = BudgetLedger(1e-9, 3)                                    # pays no model
+    job = lines(2)[1]
+    outcome = pipe.handle(job, ledger, backend, seq=0)
+    assert outcome.source == source and backend.calls == [] and ledger.spent_usd == 0.0
+    assert sched.updates.last_seq == -1 and sched.cache.size() == 0
+    if source == "rule":
+        assert outcome.answer == mask_variables(job.text) == "disk sd1 failed after <*> s (code <*>)"
+        assert outcome.model == "rule" and outcome.verified is None and outcome.cost_usd == 0.0
+        assert outcome.as_result()["verdict"] == "unknown"
+    else:
+        assert outcome.answer == "" and outcome.model is None
+
+
 def test_a_call_whose_worst_case_does_not_fit_is_cut_to_what_is_left():
     pipe = Pipeline(scheduler(explore=False))
     backend = FakeBackend({CHEAP: 0.5})
