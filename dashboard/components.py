@@ -410,13 +410,21 @@ def download_csv(df: pd.DataFrame, label: str, file_name: str, key: str, setting
 
 
 # -- tables --------------------------------------------------------------------------------------------
+def usd_format(values: pd.Series) -> str:
+    """Enough decimals that the column's typical value shows (a live job's $0.00004 is not "$0.0000")."""
+    numeric = pd.to_numeric(values, errors="coerce").abs()
+    numeric = numeric[numeric > 0]
+    return "$%.6f" if len(numeric) and numeric.median() < 0.01 else "$%.4f"
+
+
 def column_config(df: pd.DataFrame) -> dict:
     """Formatted columns by naming convention: *_usd → $, accuracy/rates/shares → %, *_s → seconds."""
     cfg = {}
     for col in df.columns:
         c = str(col)
         if c.endswith("usd") or c in ("saving_usd",):
-            cfg[c] = st.column_config.NumberColumn(c.replace("_usd", " ($)").replace("_", " "), format="$%.4f")
+            cfg[c] = st.column_config.NumberColumn(c.replace("_usd", " ($)").replace("_", " "),
+                                                   format=usd_format(df[c]))
         elif c in ("saving_pct", "time_saving_pct") and not pd.api.types.is_numeric_dtype(df[c]):
             cfg[c] = st.column_config.TextColumn(c.replace("_", " "), help="— : the baseline costs under a fifth "
                                                                             "of this run: no percentage of it; "

@@ -263,3 +263,9 @@ def test_frontier_never_shows_less_accuracy_for_more_budget_and_draws_the_seed_s
     fig = charts.fig_cost_accuracy(data.cost_accuracy_points(None, front), COLORS)
     measured = next(t for t in fig.data if t.name.startswith("sls at each budget"))
     assert measured.error_y.array is not None and max(measured.error_y.array) > 0
+
+
+def test_money_columns_show_small_per_job_costs():
+    from dashboard.components import usd_format
+    assert usd_format(pd.Series([0.00004, 0.0001, 0.0])) == "$%.6f"      # live jobs: "$0.000040", not "$0.0000"
+    assert usd_format(pd.Series([4.28, 0.29, 10.3])) == "$%.4f"
