@@ -42,10 +42,12 @@ def fleet_state(workspace, url):
 
 
 def served(workspace) -> int:
-    """Jobs of the workspace that produced a feedback event (every step but the budget refusals)."""
+    """Jobs of the workspace that produced a feedback event: answered by a model or the cache (not refused, and
+    not answered by the task's rule when the budget paid no model — nothing is learned from those)."""
     log = EventLog(workspace / "events.sqlite")
     try:
-        return sum(1 for s in log.steps(LIVE_RUN) if s.get("source") != "refused")
+        return sum(1 for s in log.steps(LIVE_RUN) if s.get("source") in ("model", "cache")
+                   and not str(s.get("reason", "")).startswith("budget nearly exhausted"))   # a fallback call: not learned
     finally:
         log.close()
 
