@@ -38,6 +38,7 @@ def test_bursts_of_429_500_529_and_timeouts_complete_the_run_and_count_each_cost
     kinds = Counter("hang" if isinstance(a, Hang) else a.status for a in script if isinstance(a, ApiError | Hang))
     assert set(kinds) == {429, 500, 529, "hang"}
     api.enqueue(script)
+    api.delay_s = 0.02   # calls take time, as real ones do (with instant answers a 0.2 s breaker cooldown spans the run)
     catalog = Catalog.default()
     client = ClientSettings(backend="live", anthropic_api_key="sk-test-burst-key", anthropic_base_url=api.base_url,
                             timeout_s=TIMEOUT_S,
