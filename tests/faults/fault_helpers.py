@@ -7,8 +7,14 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from engine.catalog import Catalog
+from engine.clients.fake import FakeChatModel
+from engine.clients.resilience import ResilientClient
 from engine.tasks.templates import mask_variables
 from tests.fakes.anthropic_server import FakeAnthropicServer, last_user_text
+from tests.fakes.processes import warm_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +27,39 @@ def respond(body: dict) -> str:
     """What a decent model answers to a log line: its template."""
     match = re.search(r"Log line:\n(.*)\n\nReply", last_user_text(body), re.S)
     return mask_variables(match.group(1) if match else last_user_text(body))
+
+
+def fake_client(catalog: Catalog) -> ResilientClient:
+    """Every catalog model as a deterministic fake (no network) that answers a log line with its template."""
+    def template_of(messages) -> str:
+        text = str(messages[-1].content)
+        return mask_variables(text.split("Log line:\n", 1)[-1].split("\n\nReply", 1)[0])
+    return ResilientClient({spec.name: FakeChatModel(model_name=spec.name, responder=template_of, spec=spec)
+                            for spec in catalog}, catalog)
+
+
+# -- fixtures shared by the fault and fleet suites (imported by their conftest.py) ----------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _fork_server():
+    """Crash, workspace and fleet tests fork `sls` children from a pre-warmed server: start it early."""
+    warm_up()
+
+
+@pytest.fixture
+def api():
+    """The fake Anthropic API on 127.0.0.1, answering log lines with their templates."""
+    with FakeAnthropicServer(responder=respond) as server:
+        yield server
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path):
+    """This process's environment without foreign API, tracing or engine settings."""
+    for name in [n for n in os.environ if n.startswith(FOREIGN_ENV)]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    return tmp_path
 
 
 def live_env(api: FakeAnthropicServer | None, workspace: Path, **extra: str) -> dict[str, str]:

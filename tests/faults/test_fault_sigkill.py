@@ -24,11 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fault_helpers import ROOT, integrity, live_env
+from fault_helpers import ROOT, fake_client, integrity, live_env
 
 from engine.catalog import Catalog
-from engine.clients.fake import FakeChatModel
-from engine.clients.resilience import ResilientClient
 from engine.eventlog import EventLog
 from engine.service import LIVE_RUN, Engine, build_engine
 from engine.settings import Settings, load_settings
@@ -74,15 +72,6 @@ def live_totals(workspace: Path) -> dict:
         engine.events.close()          # read-only look: no checkpoint, no new state
         engine._workspace_lock.release()
     return {"steps": steps, "decisions": decisions, "feedback": feedback, "learned": learned}
-
-
-def fake_client(catalog: Catalog) -> ResilientClient:
-    """Every catalog model as a deterministic fake (no network) that answers a log line with its template."""
-    def template_of(messages) -> str:
-        text = str(messages[-1].content)
-        return mask_variables(text.split("Log line:\n", 1)[-1].split("\n\nReply", 1)[0])
-    return ResilientClient({spec.name: FakeChatModel(model_name=spec.name, responder=template_of, spec=spec)
-                            for spec in catalog}, catalog)
 
 
 def test_a_crash_right_after_a_job_is_committed_loses_neither_its_learning_nor_its_cache_entry(

@@ -4,27 +4,17 @@ found in one is reported by all; every event applied exactly once across a Redis
 from __future__ import annotations
 
 import pytest
+from fault_helpers import fake_client
 
 from engine.catalog import Catalog
-from engine.clients.fake import FakeChatModel
-from engine.clients.resilience import ResilientClient
 from engine.jobs import Job, Verdict
 from engine.service import build_engine
 from engine.settings import load_settings
-from engine.tasks.templates import mask_variables
 from engine.updates.manager import Attempt, Feedback
 from tests.fakes.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 LINE = "worker {k} finished task {n} in 12 ms"
-
-
-def fake_client(catalog: Catalog) -> ResilientClient:
-    def template_of(messages) -> str:
-        text = str(messages[-1].content)
-        return mask_variables(text.split("Log line:\n", 1)[-1].split("\n\nReply", 1)[0])
-    return ResilientClient({spec.name: FakeChatModel(model_name=spec.name, responder=template_of, spec=spec)
-                            for spec in catalog}, catalog)
 
 
 def scheduler(workspace, url):
