@@ -24,6 +24,7 @@ from pathlib import Path
 
 from engine.errors import SettingsError, UnknownNameError
 from engine.jobs import is_valid_text
+from engine.prices import list_prices, size_from_name
 
 LATENCY_DEFAULTS_BY_SIZE: tuple[tuple[float, float, float], ...] = (
     # (upper bound of params_b, base_s, per_output_token_s)
@@ -36,7 +37,8 @@ LATENCY_DEFAULT_UNKNOWN = (0.60, 0.020)
 #: The highest price a catalog accepts, USD per million tokens (a dollar a token): anything above is a unit
 #: mistake, and a price near the float limit turned a call's cost into infinity.
 MAX_PRICE_USD_PER_MTOK = 1_000_000.0
-_NUMBER_FIELDS = ("input_usd_per_mtok", "output_usd_per_mtok", "params_b", "latency_base_s", "latency_per_token_s")
+_NUMBER_FIELDS = ("input_usd_per_mtok", "output_usd_per_mtok", "params_b", "latency_base_s", "latency_per_token_s",
+                  "list_input_usd_per_mtok", "list_output_usd_per_mtok")
 
 
 def default_latency(params_b: float | None) -> tuple[float, float]:
@@ -69,6 +71,10 @@ class ModelSpec:
     latency_per_token_s: float | None = None
     api_model: str | None = None     # the provider's model id for live calls (e.g. "claude-haiku-4-5")
     tier: str | None = None          # "cheap" | "mid" | "top", informative
+    # List prices from the price database (`engine.prices`) where the catalog or trace gives none: a prior
+    # only (cheapness order, the cost predictor's start, the quality prior's price feature); never charged.
+    list_input_usd_per_mtok: float | None = None
+    list_output_usd_per_mtok: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip() or not is_valid_text(self.name):
@@ -111,10 +117,13 @@ class ModelSpec:
 
     @property
     def blended_price(self) -> float | None:
-        """A single price per million tokens (input weighted 3:1 over output), for ordering by cheapness."""
-        if not self.has_prices:
-            return None
-        return 0.75 * self.input_usd_per_mtok + 0.25 * self.output_usd_per_mtok
+        """A single price per million tokens (input weighted 3:1 over output), for ordering by cheapness: from
+        the given prices, else from the list prices."""
+        if self.has_prices:
+            return 0.75 * self.input_usd_per_mtok + 0.25 * self.output_usd_per_mtok
+        if self.list_input_usd_per_mtok is not None and self.list_output_usd_per_mtok is not None:
+            return 0.75 * self.list_input_usd_per_mtok + 0.25 * self.list_output_usd_per_mtok
+        return None
 
 
 # Live models shipped with the product. List prices (USD / million tokens) as published by Anthropic.
@@ -166,10 +175,11 @@ class Catalog:
 
     @classmethod
     def from_trace_models(cls, rows) -> Catalog:
-        """Catalog of a trace's models.csv rows (`engine.traces.model.ModelRow`)."""
-        return cls(ModelSpec(r.model, r.provider, r.input_usd_per_mtok, r.output_usd_per_mtok, r.params_b,
-                             _opt_float(r.extra.get("latency_base_s")),
-                             _opt_float(r.extra.get("latency_per_token_s")))
+        """Catalog of a trace's models.csv rows (`engine.traces.model.ModelRow`), with what is known before
+        the first call where a row leaves it empty (`with_known_facts`)."""
+        return cls(with_known_facts(ModelSpec(r.model, r.provider, r.input_usd_per_mtok, r.output_usd_per_mtok,
+                                              r.params_b, _opt_float(r.extra.get("latency_base_s")),
+                                              _opt_float(r.extra.get("latency_per_token_s"))))
                    for r in rows)
 
     @classmethod
@@ -221,6 +231,21 @@ class Catalog:
         except (OSError, UnicodeDecodeError) as exc:
             raise SettingsError(f"catalog file {path} cannot be read as UTF-8 text ({exc})") from None
         return cls.from_json(text, source=str(path), require_prices=True)
+
+
+def with_known_facts(spec: ModelSpec) -> ModelSpec:
+    """`spec` with the list prices of the price database when it has no prices, and the size its name states
+    when it has none (`engine.prices`)."""
+    changes = {}
+    if not spec.has_prices and spec.list_input_usd_per_mtok is None:
+        listed = list_prices(spec.name, spec.provider)
+        if listed is not None:
+            changes["list_input_usd_per_mtok"], changes["list_output_usd_per_mtok"] = listed
+    if spec.params_b is None:
+        size = size_from_name(spec.name)
+        if size is not None:
+            changes["params_b"] = size
+    return replace(spec, **changes) if changes else spec
 
 
 def _opt_float(value) -> float | None:

@@ -16,7 +16,7 @@ SOURCES = ("Sample (simulated)", "Folder path", "Upload CSV files")
 FEEDBACK = ("reference", "verifier", "none")
 EXHAUSTED = ("cheapest", "cache_only", "refuse")
 CATALOG_COLUMNS = ("name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "params_b", "latency_base_s",
-                   "latency_per_token_s")
+                   "latency_per_token_s", "list_input_usd_per_mtok", "list_output_usd_per_mtok")
 
 
 # -- trace ---------------------------------------------------------------------------------------------
@@ -126,7 +126,9 @@ def catalog_frame(catalog) -> pd.DataFrame:
         base, per_token = spec.latency_model
         rows.append({"name": spec.name, "provider": spec.provider, "input_usd_per_mtok": spec.input_usd_per_mtok,
                      "output_usd_per_mtok": spec.output_usd_per_mtok, "params_b": spec.params_b,
-                     "latency_base_s": base, "latency_per_token_s": per_token})
+                     "latency_base_s": base, "latency_per_token_s": per_token,
+                     "list_input_usd_per_mtok": spec.list_input_usd_per_mtok,
+                     "list_output_usd_per_mtok": spec.list_output_usd_per_mtok})
     return pd.DataFrame(rows, columns=list(CATALOG_COLUMNS))
 
 
@@ -154,7 +156,9 @@ def on_reset_catalog(ctx) -> None:
 def catalog_section(ctx) -> None:
     st.caption("Prices (USD per million tokens) and the latency model (latency = base + per-token × output tokens) "
                "of each candidate. Replays charge what the trace recorded; the catalog drives predicted cost and "
-               "latency, the `cheapest` ordering, modelled latency where the trace records none, and live calls.")
+               "latency, the `cheapest` ordering, modelled latency where the trace records none, and live calls. "
+               "Where the trace gives no prices, the list prices of the genai-prices database are the scheduler's "
+               "starting point (read-only; costs are still learned from what calls cost).")
     gw = gateway.get_gateway()
     try:
         catalog = gw.catalog(ctx.trace, ctx.catalog_json)
@@ -163,7 +167,7 @@ def catalog_section(ctx) -> None:
         return
     original = catalog_frame(catalog)
     st.data_editor(original, key="data.catalog_editor", hide_index=True, width="stretch", num_rows="fixed",
-                   disabled=["name"], column_config={
+                   disabled=["name", "list_input_usd_per_mtok", "list_output_usd_per_mtok"], column_config={
                        "input_usd_per_mtok": st.column_config.NumberColumn("input $/Mtok", min_value=0.0,
                                                                            format="%.3f"),
                        "output_usd_per_mtok": st.column_config.NumberColumn("output $/Mtok", min_value=0.0,
@@ -172,7 +176,10 @@ def catalog_section(ctx) -> None:
                        "latency_base_s": st.column_config.NumberColumn("latency base (s)", min_value=0.0,
                                                                        format="%.3f"),
                        "latency_per_token_s": st.column_config.NumberColumn("latency per token (s)", min_value=0.0,
-                                                                            format="%.4f")})
+                                                                            format="%.4f"),
+                       "list_input_usd_per_mtok": st.column_config.NumberColumn("list input $/Mtok", format="%.3f"),
+                       "list_output_usd_per_mtok": st.column_config.NumberColumn("list output $/Mtok",
+                                                                                 format="%.3f")})
     c1, c2, c3 = st.columns([1, 1, 3])
     c1.button("Apply changes", key="data.catalog_apply", type="primary", on_click=on_apply_catalog,
               args=(ctx, original), icon=":material/save:")

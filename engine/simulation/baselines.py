@@ -17,12 +17,11 @@ from engine.simulation.records import StepRecord
 
 
 def model_prices(env: ReplayEnv) -> np.ndarray:
-    """A cheapness order key per model: catalog blended price, else the trace's mean cost per call."""
-    mean_cost = np.nanmean(env.trace.costs, axis=0)
-    prices = [spec.blended_price for spec in env.specs]
-    if all(p is not None for p in prices):
-        return np.array(prices, dtype=float)
-    return mean_cost
+    """A cheapness order key per model: the catalog's blended price when every model has prices, else the
+    trace's mean cost per call (what the calls cost, not the database's list prices)."""
+    if all(spec.has_prices for spec in env.specs):
+        return np.array([spec.blended_price for spec in env.specs], dtype=float)
+    return np.nanmean(env.trace.costs, axis=0)
 
 
 def mean_scores(env: ReplayEnv) -> np.ndarray:

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["engine.predictors.quality", "engine.predictors.tokens", "engine.predictors.cost",
-           "engine.predictors.latency", "engine.predictors.predictors"]
+           "engine.predictors.latency", "engine.predictors.predictors", "engine.prices"]
 
 
 @pytest.mark.parametrize("name", MODULES)
