@@ -563,10 +563,12 @@ def fig_calibration(cal: pd.DataFrame, colors: Mapping[str, str] | None = None, 
 
 
 def fig_drift_aftermath(after: pd.DataFrame, *, title: str = "Around each drift event") -> go.Figure:
-    """Per drift event: the model's observed success and traffic share before vs after."""
+    """Per drift event: the model's observed success and traffic share on the event's task, before vs after."""
     if _is_empty(after):
         return fig_empty(title, "No drift detected in this run.", "drift event", "rate")
-    labels = [f"job {int(s)} · {m}" for s, m in zip(after["seq"], after["model"], strict=True)]
+    tasks = after["task"] if "task" in after.columns else [None] * len(after)
+    labels = [f"job {int(s)} · {m}" + (f" · {t}" if t else "")
+              for s, m, t in zip(after["seq"], after["model"], tasks, strict=True)]
     fig = go.Figure()
     for col, name, color, pattern in (("observed_before", "success before", "#9CA3AF", ""),
                                       ("observed_after", "success after", PRIMARY, ""),

@@ -346,32 +346,35 @@ def calibration_summary(observations: pd.DataFrame) -> pd.DataFrame:
 
 def drift_aftermath(drift: pd.DataFrame, observations: pd.DataFrame, jobs: pd.DataFrame,
                     window: int = 100) -> pd.DataFrame:
-    """What happened around each drift event, over `window` observations / jobs before and after it:
-    the model's observed and predicted success, its absolute prediction error and its share of traffic."""
-    cols = ["seq", "model", "detail", "observed_before", "observed_after", "predicted_before",
+    """What happened around each drift event, on the event's task, over `window` observations / jobs before and
+    after it: the model's observed and predicted success on that task, its absolute prediction error and its
+    share of that task's traffic (an event without a task: over all tasks)."""
+    cols = ["seq", "model", "task", "detail", "observed_before", "observed_after", "predicted_before",
             "predicted_after", "error_before", "error_after", "share_before", "share_after"]
     if drift is None or drift.empty:
         return pd.DataFrame(columns=cols)
+    jobs = jobs if jobs is not None and not jobs.empty else job_frame(None)
+    observations = observations if observations is not None else frame_of([], OBSERVATION_COLUMNS)
+    if "task" not in observations.columns:
+        observations = with_task(observations, jobs)
+    route = routes(jobs) if not jobs.empty else pd.Series(dtype=object)
+    mean = lambda s: float(s.mean()) if len(s) else np.nan  # noqa: E731
     rows = []
-    route = routes(jobs) if jobs is not None and not jobs.empty else pd.Series(dtype=object)
-    seqs = jobs["seq"].to_numpy() if jobs is not None and not jobs.empty else np.array([], dtype=int)
-    for ev in drift.sort_values(["seq", "model"], kind="stable").itertuples(index=False):
-        obs = observations[observations["model"] == ev.model] if observations is not None else None
-        row = {"seq": int(ev.seq), "model": ev.model, "detail": ev.detail}
+    for ev in drift.sort_values(["seq", "model"], kind="stable").to_dict("records"):
+        task = ev.get("task") or None
+        obs = observations[(observations["model"] == ev["model"])
+                           & ((observations["task"] == task) if task else True)]
+        on_task = (jobs["task"] == task).to_numpy() if task else np.ones(len(jobs), dtype=bool)
+        seqs, chosen = jobs["seq"].to_numpy()[on_task], route.to_numpy()[on_task]
+        row = {"seq": int(ev["seq"]), "model": ev["model"], "task": task or "all tasks", "detail": ev["detail"]}
         for side in ("before", "after"):
-            if obs is not None and not obs.empty:
-                part = obs[obs["seq"] < ev.seq].tail(window) if side == "before" else \
-                    obs[obs["seq"] > ev.seq].head(window)
-            else:
-                part = pd.DataFrame(columns=OBSERVATION_COLUMNS)
-            mean = lambda s: float(s.mean()) if len(s) else np.nan  # noqa: E731
+            part = obs[obs["seq"] < ev["seq"]].tail(window) if side == "before" else obs[obs["seq"] > ev["seq"]].head(window)
             row[f"observed_{side}"] = mean(part["observed"].astype(float))
             row[f"predicted_{side}"] = mean(part["predicted"].astype(float))
             row[f"error_{side}"] = mean((part["observed"].astype(float) - part["predicted"].astype(float)).abs())
-            mask = (seqs < ev.seq) if side == "before" else (seqs > ev.seq)
-            idx = np.flatnonzero(mask)
+            idx = np.flatnonzero(seqs < ev["seq"] if side == "before" else seqs > ev["seq"])
             idx = idx[-window:] if side == "before" else idx[:window]
-            row[f"share_{side}"] = float((route.iloc[idx] == ev.model).mean()) if len(idx) else np.nan
+            row[f"share_{side}"] = float((chosen[idx] == ev["model"]).mean()) if len(idx) else np.nan
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 

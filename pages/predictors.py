@@ -86,9 +86,10 @@ def render() -> None:
             **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f")
                for c in after.columns if c.startswith("error_")},
         })
-        st.caption(f"Before/after: the {window} graded calls of that model (and the {window} jobs, for traffic "
-                   "share) on each side of the event. On drift the engine re-weights that model's predictor, so its "
-                   "error should fall again and traffic should follow the new success rate.")
+        st.caption(f"Before/after, on the event's task: the {window} graded calls of that model on that task (and "
+                   f"the task's {window} jobs, for its traffic share) on each side of the event. On drift the engine "
+                   "re-weights that model's predictor, so its error should fall again and traffic should follow the "
+                   "new success rate.")
     planted_events(ctx)
 
 

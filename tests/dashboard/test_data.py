@@ -188,6 +188,20 @@ def test_drift_aftermath_compares_before_and_after(run_data):
     assert data.drift_aftermath(frames["drift"].iloc[0:0], frames["observations"], jobs_of(records)).empty
 
 
+def test_drift_aftermath_is_measured_on_the_events_task():
+    """A model that drifts on task a keeps serving task b: its share and success on a move, b is left out."""
+    jobs = pd.DataFrame({"seq": range(8), "task": ["a", "b"] * 4, "source": "model",
+                         "model": ["m", "m", "m", "m", "x", "m", "x", "m"]})
+    obs = pd.DataFrame({"seq": range(8), "model": jobs["model"], "predicted": 0.5,
+                        "observed": [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0]})
+    obs = obs[obs["model"] == "m"]
+    drift = pd.DataFrame({"seq": [3], "model": ["m"], "task": ["a"], "detail": ["m on a: down"]})
+    row = data.drift_aftermath(drift, obs, jobs, window=10).iloc[0]
+    assert row["task"] == "a"
+    assert row["share_before"] == 1.0 and row["share_after"] == 0.0      # task a's jobs 0, 2 | 4, 6 (not b's)
+    assert row["observed_before"] == 1.0 and np.isnan(row["observed_after"])   # m made no call on a after it
+
+
 # -- decisions -----------------------------------------------------------------------------------------
 def test_filter_jobs_by_task_dataset_and_route(run_data):
     jobs = jobs_of(run_data[0])
