@@ -45,9 +45,9 @@ def _format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 
 
 METRIC_COLUMNS = [("policy", "policy", ""), ("accuracy", "accuracy", ".4f"), ("cost_usd", "cost_usd", ".4f"),
-                  ("llm_calls", "llm_calls", "d"), ("cache_hit_rate", "cache_hit", ".3f"),
+                  ("llm_calls", "llm_calls", ".0f"), ("cache_hit_rate", "cache_hit", ".3f"),
                   ("false_hit_rate", "false_hit", ".3f"), ("processing_time_s", "time_s", ".1f"),
-                  ("queries", "queries", "d")]
+                  ("queries", "queries", ".0f")]
 
 
 def _emit(results: list[dict], as_json: bool, out=None) -> None:

@@ -266,6 +266,12 @@ class EventLog:
                                (origin, limit)).fetchall()
         return [r[0] for r in reversed(rows)]
 
+    def feedback_scores(self, run_id: str) -> dict[str, float]:
+        """The latest graded feedback per job of a run: job id -> score in [0, 1]."""
+        rows = self.db.execute("SELECT job_id, score FROM feedback WHERE run_id=? AND score IS NOT NULL "
+                               "ORDER BY at, rowid", (run_id,)).fetchall()
+        return {job_id: float(score) for job_id, score in rows}
+
     def has_feedback(self, run_id: str, job_id: str, seq: int) -> bool:
         return self.db.execute("SELECT 1 FROM feedback WHERE run_id=? AND job_id=? AND seq=?",
                                (run_id, job_id, seq)).fetchone() is not None

@@ -22,6 +22,9 @@ def _num(value: float) -> float | None:
 
 
 RULE = "rule"   # source and model of an answer the task's rule gave when the budget paid no model
+MISSING = "missing"   # source of a replayed job whose outcome was never recorded (a workspace's own jobs)
+NO_OUTCOME = ("no recorded outcome: the live run did not call a model for this job (cache, rule or refusal), "
+              "so a replay cannot know what one would have answered")
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -32,7 +35,7 @@ class Outcome:
     job_id: str
     task: str
     dataset: str
-    source: str                 # "cache" | "model" | "refused"
+    source: str                 # "cache" | "model" | "refused" | "rule" | "missing"
     model: str | None           # the model whose answer was used (the producing model for a cache hit)
     attempts: int = 0           # LLM calls made for this job
     score: float = math.nan
@@ -60,6 +63,12 @@ class Outcome:
         """A job left unanswered (it scores 0)."""
         return cls(seq, job.job_id, job.task, job.dataset, "refused", None, score=0.0, reason=reason,
                    text=job.text, labels=tuple(job.labels), verdict_reason=reason)
+
+    @classmethod
+    def missing(cls, seq: int, job, reason: str = NO_OUTCOME) -> Outcome:
+        """A replayed job whose counterfactual outcome is unknown (ungraded: it counts neither way)."""
+        return cls(seq, job.job_id, job.task, job.dataset, MISSING, None, reason=reason, text=job.text,
+                   labels=tuple(job.labels), verdict_reason=reason)
 
     @property
     def cached(self) -> bool:

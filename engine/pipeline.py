@@ -136,6 +136,10 @@ class Pipeline:
             if hit is not None:
                 return _finish(self._cache_hit(job, key, hit, ledger, backend, next_seq), started, timer)
             names = [model] if model is not None else backend.candidates(job)
+            if not names and getattr(backend, "partial", False):
+                s = next_seq()
+                sched.after_job(ledger)
+                return _finish(Outcome.missing(s, job), started, timer)
             if not names:
                 raise ClientError("no model is reachable: configure ANTHROPIC_API_KEY or load a trace to replay")
             specs = sched.candidates(names)

@@ -26,6 +26,11 @@ class ReplayBackend:
                     result.output_tokens, truncated=result.truncated, output=result.output, score=result.score,
                     verdict=None if result.truncated else env.verify(i, j))
 
+    @property
+    def partial(self) -> bool:
+        """Only some outcomes were recorded (a workspace's own jobs): a job without one is `missing`."""
+        return self.env.trace.recorded is not None
+
     def candidates(self, job: Job) -> list[str]:
         env = self.env
         return [env.models[j] for j in env.available(env.index(job.job_id))]

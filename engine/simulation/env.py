@@ -62,10 +62,11 @@ class ReplayEnv:
         return self._jobs[i]
 
     def available(self, i: int) -> list[int]:
-        """Indices of the models that may be called for job i (a model may join mid-stream)."""
-        if i >= self._all_from:
-            return self._all
-        return [j for j, start in enumerate(self._available_from) if start <= i]
+        """Indices of the models that may be called for job i (a model may join mid-stream; in a workspace's
+        trace, only the models whose outcome on job i was recorded)."""
+        models = self._all if i >= self._all_from else [j for j, start in enumerate(self._available_from) if start <= i]
+        recorded = self.trace.recorded
+        return models if recorded is None else [j for j in models if recorded[i, j]]
 
     def input_tokens(self, i: int, j: int) -> float:
         value = self.trace.input_tokens[i, j]

@@ -29,6 +29,7 @@ def _summarise(records: list[StepRecord]) -> dict:
         "false_hits": false_hits,
         "false_hit_rate": round(_rate(false_hits, hits), 6),
         "refused": sum(r.source == "refused" for r in records),
+        **({"missing": missing} if (missing := sum(r.source == "missing" for r in records)) else {}),
         "api_time_s": round(api, 4),
         "engine_time_s": round(engine, 4),
         "processing_time_s": round(api + engine, 4),

@@ -134,6 +134,9 @@ class ReplaySession:
                             latency_modelled=self.env.latency_modelled, wall_time_s=self.wall_s)
         metrics["scoring"] = self.env.scoring
         metrics["feedback"] = self.options.feedback if self.info.kind in ("engine", "published") else "n/a"
+        if self.env.trace.recorded is not None:     # a workspace's own jobs: say what a replay cannot know
+            from engine.traces.workspace import missing_outcomes
+            metrics["missing_outcomes"] = missing_outcomes(self.env.trace)
         return metrics
 
     def result(self) -> RunResult:

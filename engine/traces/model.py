@@ -50,6 +50,8 @@ class Trace:
     latency_s: np.ndarray          # float, NaN = not recorded
     outputs: np.ndarray            # object (str)
     raw_outputs: np.ndarray        # object (str)
+    # bool, True where an outcome exists; None = every outcome (a workspace's jobs: `engine.traces.workspace`)
+    recorded: np.ndarray | None = None
 
     @property
     def model_names(self) -> list[str]:

@@ -86,6 +86,9 @@ def load_trace(path: str | Path) -> Trace:
     """
     started = time.perf_counter()
     folder = Path(path)
+    from engine.traces.workspace import is_workspace, workspace_trace
+    if folder.is_dir() and is_workspace(folder):
+        return workspace_trace(folder)      # a workspace's own recorded jobs
     files = locate_trace_files(folder)
     frames = {kind: read_table(file) for kind, file in files.items()}
     resolved = folder.resolve()

@@ -45,3 +45,13 @@ def test_frontier_keeps_the_given_order_and_puts_no_budget_last():
     assert [r["budget_usd"] for r in out] == [None, 2.0, 0.5]
     assert out[0]["accuracy"] == 0.75 and out[0]["frontier_budget_usd"] == 2.0   # unlimited >= every budget
     assert out[2]["accuracy"] == 0.60 and out[2]["frontier_budget_usd"] == 0.5
+
+
+def test_the_sweep_prints_its_table_when_seeds_average_counts_to_fractions(slice_trace, capsys):
+    from engine.cli import main
+    assert main(["sweep", slice_trace.path, "--policy", "random", "--budgets", "0.01,0.05", "--seeds", "2",
+                 "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("random")]
+    assert [r[1] for r in rows] == ["0.01", "0.05"]
+    assert all(r[4].replace(",", "").isdigit() for r in rows)      # llm_calls, a mean over 2 seeds, rounded
