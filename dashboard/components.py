@@ -345,7 +345,14 @@ def sidebar():
 
 
 def simulated_notice(ctx: TraceContext, *, first_open: bool = False) -> None:
-    """Say plainly when the figures come from the simulated sample trace."""
+    """Say plainly when the figures come from the simulated sample trace, or from a workspace's own jobs (where
+    only the recorded outcomes exist)."""
+    recorded = getattr(ctx.trace, "recorded", None)
+    if recorded is not None:
+        with_outcome = int(recorded.any(axis=1).sum())
+        st.caption(f":material/history: Replaying this workspace's own jobs: {with_outcome:,} of {len(recorded):,} "
+                   "have a recorded model outcome (the rest were answered from the cache, by the rule, or refused). "
+                   "A job whose replay would need any other outcome is shown as **missing** — ungraded, not guessed.")
     if not ctx.simulated:
         return
     if first_open and st.session_state.get(KEY_FIRST_OPEN):

@@ -95,11 +95,12 @@ def job_frame(df: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def routes(jobs: pd.DataFrame) -> pd.Series:
-    """Where each job was answered: the model's name, "cache" or "refused"."""
+    """Where each job was answered: the model's name, "cache", "refused", or "missing" (a workspace replay's job
+    with no recorded outcome)."""
     source = jobs["source"].astype(str)
     model = jobs["model"].astype(object).where(jobs["model"].notna(), "?").astype(str)
-    return pd.Series(np.where(source == "cache", CACHE_ROUTE, np.where(source == "refused", REFUSED_ROUTE, model)),
-                     index=jobs.index, dtype=object)
+    route = np.where(source == "refused", REFUSED_ROUTE, np.where(source == "missing", "missing", model))
+    return pd.Series(np.where(source == "cache", CACHE_ROUTE, route), index=jobs.index, dtype=object)
 
 
 def window_for(n: int, target_points: int = 60, minimum: int = 10) -> int:

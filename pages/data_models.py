@@ -12,7 +12,7 @@ from dashboard import components as ui
 from dashboard import data, gateway
 from dashboard import formatting as fmt
 
-SOURCES = ("Sample (simulated)", "Folder path", "Upload CSV files")
+SOURCES = ("Sample (simulated)", "Folder path", "Upload CSV files", "This workspace's jobs")
 FEEDBACK = ("reference", "verifier", "none")
 EXHAUSTED = ("cheapest", "cache_only", "refuse")
 CATALOG_COLUMNS = ("name", "provider", "input_usd_per_mtok", "output_usd_per_mtok", "params_b", "latency_base_s",
@@ -51,6 +51,11 @@ def on_load_folder() -> None:
     _load(gateway.TraceRef("folder", str(path.resolve()), path.resolve().name))
 
 
+def on_load_workspace() -> None:
+    folder = gateway.workspace_dir()
+    _load(gateway.TraceRef("workspace", str(folder), f"{folder.name} (this workspace's jobs)"))
+
+
 def on_load_upload() -> None:
     ss = st.session_state
     files = ss.get("data.upload") or []
@@ -77,6 +82,13 @@ def trace_section(ctx) -> None:
                                                                      "outcomes.csv; .csv.gz accepted)")
         st.button("Load folder", key="data.load_folder", on_click=on_load_folder, icon=":material/folder_open:")
         st.caption("The folder is only read; nothing is written there.")
+    elif source == SOURCES[3]:
+        st.caption(f"The jobs the live scheduler answered in the workspace ({fmt.code(str(gateway.workspace_dir()), 120)}"
+                   "), replayed as a trace: what-if on your own traffic. Only the outcomes it recorded exist (each "
+                   "job's answer from the model that gave it, graded by your feedback or the verifier); a replay that "
+                   "would need another outcome shows the job as **missing**, never a guess.")
+        st.button("Replay this workspace's jobs", key="data.use_workspace", on_click=on_load_workspace,
+                  icon=":material/history:")
     else:
         st.file_uploader("models.csv, queries.csv and outcomes.csv (each may be .csv.gz)", type=["csv", "gz"],
                          accept_multiple_files=True, key="data.upload")

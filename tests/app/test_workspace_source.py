@@ -86,3 +86,26 @@ def test_a_budget_alert_shows_on_every_page_and_is_logged(monkeypatch, live_work
     assert any("Budget alert" in r.getMessage() for r in caplog.records)
     assert workspace.alerts(spent, spent) == [{"level": 1.0, "share": 1.0, "spent_usd": spent, "budget_usd": spent}]
     assert workspace.alerts(spent, spent * 2) == []
+
+
+def test_the_workspaces_own_jobs_replay_as_a_trace_on_every_page(monkeypatch, live_workspace, tiny_trace):
+    """Data & models → "This workspace's jobs": the live run's jobs become the trace; What-if replays them and
+    says how many have a recorded outcome; a job the replay cannot answer from one is 'missing', never guessed."""
+    monkeypatch.setenv("SLS_TRACE", str(tiny_trace))
+    monkeypatch.setenv("SLS_WORKSPACE", str(live_workspace))
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("../pages/data_models.py").run()
+    at.radio(key="data.source").set_value("This workspace's jobs").run()
+    at.button(key="data.use_workspace").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("this workspace's jobs" in str(s.value) for s in at.success), [s.value for s in at.success]
+    from engine.traces import load_trace
+    trace = load_trace(live_workspace)
+    with_outcome = int(trace.recorded.any(axis=1).sum())
+    for page in ("what_if", "overview"):
+        at.switch_page(f"../pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        notes = [str(c.value) for c in at.caption]
+        assert any(f"{with_outcome:,} of {N_JOBS:,} have a recorded model outcome" in n for n in notes), notes
