@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:   # `streamlit run` puts dashboard/ on sys.path, n
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components  # noqa: E402
+from dashboard import components, gateway  # noqa: E402
 
 PAGES_DIR = ROOT / "pages"
 # (script, title, icon, url path); the first one is the default page.
@@ -64,6 +64,8 @@ def main() -> None:
     if slot is not None:
         with components.guard("the sidebar"):
             components.sidebar_settings(slot)
+    # The page is drawn (from kept results it needs no engine): load the engine now, while the reader reads.
+    gateway.get_gateway().warm_up()
 
 
 main()

@@ -75,12 +75,22 @@ def default_cost_weight() -> float:
     return DEFAULT_COST_WEIGHT
 
 
-def settings_defaults() -> dict:
-    """Engine settings (from `SLS_*` variables through `engine.settings` when available)."""
-    defaults = {"workspace": os.environ.get("SLS_WORKSPACE", "workspace"),
-                "trace": os.environ.get("SLS_TRACE") or str(SAMPLE_TRACE),
-                "budget_usd": None, "feedback": "reference", "cost_weight": default_cost_weight(), "latency_weight": 0.0,
-                "max_attempts": 3, "when_exhausted": "cheapest"}
+# SLS_* variables the dashboard reads itself; any other one is an engine setting for `engine.settings` to read.
+DASHBOARD_VARIABLES = ("SLS_WORKSPACE", "SLS_TRACE")
+_SETTINGS: tuple[tuple, dict] | None = None
+
+
+def fallback_settings() -> dict:
+    """The engine settings' defaults as the dashboard knows them (a test keeps them equal to `engine.settings`)."""
+    return {"workspace": os.environ.get("SLS_WORKSPACE", "workspace"),
+            "trace": os.environ.get("SLS_TRACE") or str(SAMPLE_TRACE),
+            "budget_usd": None, "feedback": "reference", "cost_weight": default_cost_weight(), "latency_weight": 0.0,
+            "max_attempts": 3, "when_exhausted": "cheapest"}
+
+
+def engine_settings_defaults() -> dict:
+    """The settings through `engine.settings` (which reads and validates every `SLS_*` variable)."""
+    defaults = fallback_settings()
     try:
         from engine.settings import load_settings
         s = load_settings()
@@ -94,6 +104,23 @@ def settings_defaults() -> dict:
     if not os.environ.get("SLS_TRACE"):
         defaults["trace"] = str(SAMPLE_TRACE)
     return defaults
+
+
+def settings_defaults() -> dict:
+    """Engine settings (from `SLS_*` variables through `engine.settings` when available).
+
+    Read once per set of `SLS_*` variables. When no engine setting is given in the environment, the defaults
+    are known without importing `engine.settings` (and pydantic with it): a restarted dashboard draws its
+    first page from kept results without loading the engine."""
+    global _SETTINGS
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SLS_")))
+    cached = _SETTINGS
+    if cached is not None and cached[0] == env:
+        return dict(cached[1])
+    engine_vars = [k for k, _ in env if k not in DASHBOARD_VARIABLES]
+    defaults = engine_settings_defaults() if engine_vars else fallback_settings()
+    _SETTINGS = (env, defaults)
+    return dict(defaults)
 
 
 def default_trace_ref() -> TraceRef | None:
@@ -193,6 +220,9 @@ class Gateway:
         self._idle = threading.Condition(self._lock)
         self._pending: dict[str, object] = {}      # result key -> Future
         self._failed: dict[str, str] = {}
+        self._checked: dict[str, str | None] = {}  # feature -> the reason of its last check (None: available)
+        self._imports = threading.RLock()          # engine imports one at a time (the warm-up runs beside pages)
+        self._warm: threading.Thread | None = None
 
     @property
     def disk(self) -> store.DiskStore:
@@ -205,15 +235,38 @@ class Gateway:
         if name == "sls":
             return self.policy_missing("sls")
         module, attr = _FEATURES[name]
+        reason = None
         try:
-            getattr(importlib.import_module(module), attr)
-            if name == "replay":      # the registry must load too (it imports every policy module)
-                from engine.simulation.policy import policy_names
-                policy_names()
+            with self._imports:
+                getattr(importlib.import_module(module), attr)
+                if name == "replay":      # the registry must load too (it imports every policy module)
+                    from engine.simulation.policy import policy_names
+                    policy_names()
         except Exception as exc:  # ImportError, AttributeError, or a half-written module
             log.info("engine part %s unavailable: %s", name, exc)
-            return f"{FEATURE_HELP.get(name, module)} is not available yet ({type(exc).__name__}: {exc})."
-        return None
+            reason = f"{FEATURE_HELP.get(name, module)} is not available yet ({type(exc).__name__}: {exc})."
+        self._checked[name] = reason
+        return reason
+
+    def checked_missing(self, names) -> list[str]:
+        """Which of `names` were found missing the last time they were checked (never imports: parts not
+        checked yet in this process are not listed; the warm-up checks them soon after the first page)."""
+        return [n for n in names if self._checked.get(n)]
+
+    def warm_up(self, names=("replay", "sls", "service")) -> None:
+        """Import the engine parts in a background thread, once per process: the first page is drawn from kept
+        results without them, and the pages that replay find them loaded."""
+        with self._lock:
+            if self._warm is not None:
+                return
+            self._warm = threading.Thread(target=self._warm_up, args=(tuple(names),), daemon=True,
+                                          name="sls-dashboard-warm-up")
+        self._warm.start()
+
+    def _warm_up(self, names) -> None:
+        for name in names:
+            self.feature(name)
+        self.policy_kinds()
 
     def require(self, name: str) -> None:
         reason = self.feature(name)
@@ -223,12 +276,25 @@ class Gateway:
     def registered_policies(self) -> dict[str, tuple[str, str]]:
         """name -> (kind, description) of every registered policy; {} when the registry does not import."""
         try:
-            from engine.simulation.policy import POLICIES, policy_names
-            policy_names()    # loads the built-in policies
+            with self._imports:
+                from engine.simulation.policy import POLICIES, policy_names
+                policy_names()    # loads the built-in policies
         except Exception as exc:
             log.info("policy registry unavailable: %s", exc)
             return {}
         return {n: (i.kind, i.description) for n, i in POLICIES.items() if n != "single"}
+
+    def policy_kinds(self) -> dict[str, str]:
+        """name -> kind of every registered policy. The registry is code: it is kept on disk under the code's
+        version, so a restarted server labels the baselines without importing the engine."""
+        key = store.entry_key("policy-kinds")
+        kept = self.disk.get_json(key)
+        if isinstance(kept, dict) and kept:
+            return kept
+        kinds = {n: k for n, (k, _) in self.registered_policies().items()}
+        if kinds:
+            self.disk.put_json(key, kinds)
+        return kinds
 
     def policy_missing(self, name: str) -> str | None:
         if self.feature("replay"):
@@ -705,7 +771,14 @@ def trace_summary(trace_key: str) -> dict:
 
 
 def policy_kinds() -> dict[str, str]:
-    return {n: k for n, (k, _) in get_gateway().registered_policies().items()}
+    return get_gateway().policy_kinds()
+
+
+def kept_baselines(trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict] | None:
+    """The baselines' metrics kept on disk by an earlier run (this code, trace and catalog), or None; reads
+    one small file and imports nothing of the engine."""
+    kept = get_gateway().disk.get_json(store.entry_key("baselines", trace_key, params_json, catalog_json))
+    return kept if isinstance(kept, list) and kept else None
 
 
 def trace_events(path: str | Path) -> object | None:
