@@ -12,7 +12,8 @@ new user sees it) and drives Debian chromium through Playwright:
   `socket_open_s` (the app's websocket open), `first_message_s` (the server's first message on it),
   `figure_sent_s` (the first message holding a Plotly figure);
 * `whatif_step_s`: on `/what-if`, from pressing → on the budget slider (a budget this session has not shown)
-  until the page shows new figures and the app is idle again; `whatif_step_kind` says whether the page showed
+  until the page shows new figures and the app is idle again (quiet for 0.3 s; `whatif_figures_changed_s`:
+  until the figures changed); `whatif_step_kind` says whether the page showed
   the exact replay or the labelled lower bound while the exact one was still running;
 * `outside_requests`: every request to a host other than 127.0.0.1 on any page (every page is opened).
 
@@ -165,6 +166,7 @@ def one_run(workspace: Path, k: int, *, floor: bool = False) -> dict:
             thumb.press("ArrowRight")
             while figures(page) == before and time.perf_counter() - t0 < 300:
                 time.sleep(0.02)
+            out["whatif_figures_changed_s"] = round(time.perf_counter() - t0, 2)
             idle(page, quiet_s=0.3)
             out["whatif_step_s"] = round(time.perf_counter() - t0, 2)
             text = page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
@@ -203,7 +205,8 @@ def main(argv=None) -> int:
         sys.stdout.flush()
     warm = runs[1:] or runs
     keys = ("health_s", "browser_s", "page_loaded_s", "socket_open_s", "first_message_s", "figure_sent_s",
-            "overview_first_figure_s", "overview_first_figure_from_health_s", "whatif_step_s")
+            "overview_first_figure_s", "overview_first_figure_from_health_s", "whatif_figures_changed_s",
+            "whatif_step_s")
     keys = tuple(k for k in keys if all(k in r for r in runs))
     report = {"runs": runs, "cold": {k: runs[0].get(k) for k in keys},
               "warm_median": {k: statistics.median(r[k] for r in warm) for k in keys},

@@ -220,6 +220,8 @@ class Gateway:
         self._idle = threading.Condition(self._lock)
         self._pending: dict[str, object] = {}      # result key -> Future
         self._failed: dict[str, str] = {}
+        self._derived: OrderedDict[tuple[str, str], object] = OrderedDict()   # (result key, name) -> value
+        self._prefetching: set[str] = set()
         self._checked: dict[str, str | None] = {}  # feature -> the reason of its last check (None: available)
         self._imports = threading.RLock()          # engine imports one at a time (the warm-up runs beside pages)
         self._warm: threading.Thread | None = None
@@ -487,6 +489,48 @@ class Gateway:
         finally:
             with self._lock:
                 self._pending.pop(key, None)
+
+    # -- what pages draw from a result, computed once (and ahead) ------------------------------------------
+    def derived(self, key: str, name: str, build):
+        """`build()` — something drawn from the result `key` (a frame, a figure) — computed once and remembered
+        with the result's key: the same result gives the same value, so reruns and the prefetch share it."""
+        with self._lock:
+            if (key, name) in self._derived:
+                self._derived.move_to_end((key, name))
+                return self._derived[(key, name)]
+        value = build()
+        with self._lock:
+            self._derived[(key, name)] = value
+            while len(self._derived) > 4 * self.max_results:
+                self._derived.popitem(last=False)
+        return value
+
+    def prefetch(self, trace_key: str, policy: str, params: dict, catalog_json: str | None, derive: dict) -> None:
+        """Queue, behind the replays already queued (so after this one's own replay, when it was submitted):
+        load the result into memory and compute `derive` ({name: build(bundle)}) from it with `derived`, so a
+        page asking for it next finds it ready. Failures are left to the page, which computes it itself."""
+        key = self.result_key(trace_key, policy, params, catalog_json)
+        with self._lock:
+            if key in self._prefetching or all((key, name) in self._derived for name in derive):
+                return
+            self._prefetching.add(key)
+            from concurrent.futures import ThreadPoolExecutor
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-bg")
+            self._executor.submit(self._prefetch, key, trace_key, policy, params, catalog_json, derive)
+
+    def _prefetch(self, key, trace_key, policy, params, catalog_json, derive) -> None:
+        try:
+            with self._idle:          # like a background replay: not while a page waits for one
+                self._idle.wait_for(lambda: self._foreground == 0)
+            bundle = self.run_cached(trace_key, policy, params, catalog_json, background=True)
+            for name, build in derive.items():
+                self.derived(key, name, lambda build=build: build(bundle))
+        except Exception as exc:
+            log.info("prefetch of %s failed: %s", policy, exc)
+        finally:
+            with self._lock:
+                self._prefetching.discard(key)
 
     def status(self, trace_key: str, policy: str, params: dict, catalog_json: str | None = None) -> str:
         """Status of a replay without queueing it: "done", "running", "queued", "failed: …" or "absent"."""
