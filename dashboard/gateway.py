@@ -490,6 +490,18 @@ class Gateway:
             with self._lock:
                 self._pending.pop(key, None)
 
+    def baselines(self, trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict]:
+        """Metrics of every quick baseline on the trace: kept on disk, else replayed (and kept)."""
+        disk_key = store.entry_key("baselines", trace_key, params_json, catalog_json)
+        kept = self.disk.get_json(disk_key)
+        if isinstance(kept, list) and kept:
+            return kept
+        trace = self.trace_for_run(trace_key, catalog_json)
+        params = json.loads(params_json)
+        metrics = [self.run(trace, name, params, catalog_json).metrics for name in self.baseline_policies(trace)]
+        self.disk.put_json(disk_key, metrics)
+        return metrics
+
     # -- what pages draw from a result, computed once (and ahead) ------------------------------------------
     def derived(self, key: str, name: str, build):
         """`build()` — something drawn from the result `key` (a frame, a figure) — computed once and remembered
@@ -518,6 +530,13 @@ class Gateway:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-bg")
             self._executor.submit(self._prefetch, key, trace_key, policy, params, catalog_json, derive)
+
+    def wait_queued(self, timeout: float | None = None) -> None:
+        """Wait until the background worker has done what was queued so far."""
+        with self._lock:
+            pool = self._executor
+        if pool is not None:
+            pool.submit(lambda: None).result(timeout)
 
     def _prefetch(self, key, trace_key, policy, params, catalog_json, derive) -> None:
         try:
@@ -796,16 +815,7 @@ def cached_run(trace_key: str, policy: str, params_json: str, catalog_json: str 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
 def baseline_metrics(trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict]:
     """Metrics of every baseline on the trace (cached per trace, parameters and catalog)."""
-    gw = get_gateway()
-    disk_key = store.entry_key("baselines", trace_key, params_json, catalog_json)
-    kept = gw.disk.get_json(disk_key)
-    if isinstance(kept, list) and kept:
-        return kept
-    trace = gw.trace_for_run(trace_key, catalog_json)
-    params = json.loads(params_json)
-    metrics = [gw.run(trace, name, params, catalog_json).metrics for name in gw.baseline_policies(trace)]
-    gw.disk.put_json(disk_key, metrics)
-    return metrics
+    return get_gateway().baselines(trace_key, params_json, catalog_json)
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
