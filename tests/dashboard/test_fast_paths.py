@@ -117,7 +117,7 @@ def test_the_prefetch_draws_the_figures_the_page_would(workspace_env, tmp_path):
     rkey = gw.result_key(key, "sls", params, None)
     direct = gateway.Gateway().run(gw.load_trace(folder), "sls", params)      # a replay of its own, not kept
     for name, build in derive.items():
-        ahead = gw.derived(rkey, name, lambda: pytest.fail(f"{name} was not prefetched"))
+        ahead = gw.derived(rkey, name, lambda name=name: pytest.fail(f"{name} was not prefetched"))
         assert pio.to_json(ahead) == pio.to_json(build(direct))
 
 
