@@ -42,6 +42,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 PUBLISHED = ("optllm", "cascade")
 REPLAY_CHUNK = 100       # jobs per step of a replay: the granularity of its progress reports
 ABLATIONS = ("sls-no-cache", "sls-frozen", "sls-no-pacing")
+WARM_UP_DELAY_S = 5.0    # after the first page: see `Gateway.warm_up`
 
 
 class Unavailable(Exception):
@@ -224,7 +225,7 @@ class Gateway:
         self._prefetching: set[str] = set()
         self._checked: dict[str, str | None] = {}  # feature -> the reason of its last check (None: available)
         self._imports = threading.RLock()          # engine imports one at a time (the warm-up runs beside pages)
-        self._warm: threading.Thread | None = None
+        self._warm: threading.Timer | None = None
 
     @property
     def disk(self) -> store.DiskStore:
@@ -255,14 +256,17 @@ class Gateway:
         checked yet in this process are not listed; the warm-up checks them soon after the first page)."""
         return [n for n in names if self._checked.get(n)]
 
-    def warm_up(self, names=("replay", "sls", "service")) -> None:
-        """Import the engine parts in a background thread, once per process: the first page is drawn from kept
-        results without them, and the pages that replay find them loaded."""
+    def warm_up(self, names=("replay", "sls", "service"), delay_s: float = WARM_UP_DELAY_S) -> None:
+        """Import the engine parts in a background thread, once per process, `delay_s` after the first page:
+        that page is drawn from kept results without them, and the pages that replay find them loaded. The
+        delay leaves the machine to the browser while it draws the page's figures: importing the engine
+        takes a core for seconds, and on two cores drawing the first figure took twice as long beside it."""
         with self._lock:
             if self._warm is not None:
                 return
-            self._warm = threading.Thread(target=self._warm_up, args=(tuple(names),), daemon=True,
-                                          name="sls-dashboard-warm-up")
+            self._warm = threading.Timer(delay_s, self._warm_up, args=(tuple(names),))
+            self._warm.daemon = True
+            self._warm.name = "sls-dashboard-warm-up"
         self._warm.start()
 
     def _warm_up(self, names) -> None:
@@ -789,6 +793,28 @@ class PlaygroundEngine:
 def get_gateway() -> Gateway:
     """The process-wide gateway (one per server; shared by every session)."""
     return Gateway()
+
+
+def preload() -> None:
+    """Get the server ready for its first page, in the background at start: import what pages need, warm
+    Plotly's figure machinery, load the default trace and read its kept first results into memory. Reads
+    only: nothing is computed (what is not kept, the page computes as usual)."""
+    try:
+        from dashboard import charts, components, prepare  # noqa: F401  (pandas, plotly, the dashboard)
+        charts.fig_empty("", "")
+        ref = default_trace_ref()
+        gw = get_gateway()
+        if ref is None:
+            return
+        trace_key = trace_signature(ref.path)
+        gw.load_trace(ref.path)
+        settings = components.default_engine_settings()
+        if kept_baselines(trace_key, params_key(components.baseline_params(settings))) is None:
+            return
+        for policy, params in prepare.default_jobs(gw, ref):
+            gw.cached_result(gw.result_key(trace_key, policy, params, None))
+    except Exception as exc:      # the page does all of it itself when needed
+        log.info("dashboard preload stopped: %s", exc)
 
 
 # -- cached loaders (keys are plain strings, so equal parameters hit the cache) ------------------------

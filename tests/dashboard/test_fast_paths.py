@@ -125,3 +125,17 @@ def test_the_prefetch_draws_the_figures_the_page_would(workspace_env, tmp_path):
 def workspace_env(monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("SLS_WORKSPACE", str(tmp_path / "ws"))
     return tmp_path / "ws"
+
+
+def test_the_server_preload_reads_the_kept_first_results_into_memory(workspace_env, monkeypatch, tmp_path):
+    from dashboard import prepare, store
+    trace = tiny(tmp_path / "trace", n=30)
+    monkeypatch.setenv("SLS_TRACE", str(trace))
+    assert prepare.prepare(say=lambda text: None) > 0          # kept on disk, as `./dev up` does
+    gateway.get_gateway.clear()
+    gateway.preload()
+    monkeypatch.setattr(store.DiskStore, "get_frames", lambda self, key: pytest.fail("read from disk"))
+    gw, ref = gateway.get_gateway(), gateway.default_trace_ref()
+    key = gateway.trace_signature(ref.path)
+    for policy, params in prepare.default_jobs(gw, ref):         # what the Overview asks for: in memory
+        assert gw.cached_result(gw.result_key(key, policy, params, None)) is not None, policy
