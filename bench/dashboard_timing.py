@@ -7,11 +7,18 @@ Each run starts a new `streamlit run dashboard/app.py` on a free 127.0.0.1 port 
 new user sees it) and drives Debian chromium through Playwright:
 
 * `overview_first_figure_s`: from the server process's start to the first Plotly figure drawn on `/`
-  (`_from_health_s`: from `/_stcore/health` answering, i.e. the server being up, to that figure);
+  (`_from_health_s`: from `/_stcore/health` answering, i.e. the server being up, to that figure); on the way,
+  from the same start: `browser_s` (Chromium launched), `page_loaded_s` (the page's HTML and scripts loaded),
+  `socket_open_s` (the app's websocket open), `first_message_s` (the server's first message on it),
+  `figure_sent_s` (the first message holding a Plotly figure);
 * `whatif_step_s`: on `/what-if`, from pressing → on the budget slider (a budget this session has not shown)
-  until the page shows new figures and the app is idle again; `whatif_step_kind` says whether the page showed
+  until the page shows new figures and the app is idle again (quiet for 0.3 s; `whatif_figures_changed_s`:
+  until the figures changed); `whatif_step_kind` says whether the page showed
   the exact replay or the labelled lower bound while the exact one was still running;
 * `outside_requests`: every request to a host other than 127.0.0.1 on any page (every page is opened).
+
+`--floor` measures the first figure of a one-figure app instead (no pandas, no dashboard code): what
+Streamlit's boot, Chromium's start and Plotly's first draw cost on this machine alone.
 
 Runs share one workspace (default: a new temporary folder), so run 1 is a cold start (nothing computed) and
 runs 2.. are restarts of a server that computed before (its results kept on disk). The report gives the
@@ -71,15 +78,29 @@ def figures(page) -> str:
         .map(el => (el.data || []).map(t => [t.name, t.x, t.y])))""")
 
 
-def one_run(workspace: Path, k: int) -> dict:
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Floor")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])), width="stretch")
+"""
+
+
+def one_run(workspace: Path, k: int, *, floor: bool = False) -> dict:
+    """One server start. With `floor`, the same measurement of a one-figure app (no pandas, no dashboard):
+    the part of the first paint that is Streamlit's boot, Chromium's start and Plotly's first draw."""
     from playwright.sync_api import sync_playwright
     port = free_port()
+    script = "dashboard/app.py"
+    if floor:
+        script = str(workspace.parent / "floor_app.py")
+        Path(script).write_text(FLOOR_APP)
     env = {**os.environ, "SLS_WORKSPACE": str(workspace), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     env.pop("SLS_TRACE", None)
     log = open(workspace.parent / f"streamlit-{k}.log", "w")   # noqa: SIM115 (closed below)
     out = {"run": k, "load": load()}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
                              "--server.headless", "true", "--server.address", "127.0.0.1",
                              "--browser.gatherUsageStats", "false"], cwd=REPO, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -100,7 +121,22 @@ def one_run(workspace: Path, k: int) -> dict:
             xdg = workspace.parent / "xdg"
             b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS,
                                   env={**os.environ, "XDG_CONFIG_HOME": str(xdg / "c"), "XDG_CACHE_HOME": str(xdg / "k")})
+            out["browser_s"] = round(time.perf_counter() - started, 2)
             page = b.new_page(viewport={"width": 1440, "height": 1600})
+            phases: dict[str, float] = {}
+
+            def frame(payload) -> None:   # the server's messages: when the script first spoke, and sent a figure
+                now = round(time.perf_counter() - started, 2)
+                phases.setdefault("first_message_s", now)
+                raw = payload if isinstance(payload, bytes) else str(payload).encode()
+                if b'"layout"' in raw:
+                    phases.setdefault("figure_sent_s", now)
+
+            def socket(ws) -> None:
+                if "_stcore/stream" in ws.url:
+                    phases.setdefault("socket_open_s", round(time.perf_counter() - started, 2))
+                    ws.on("framereceived", frame)
+            page.on("websocket", socket)
 
             def seen(request):
                 host = urllib.parse.urlsplit(request.url).hostname
@@ -108,12 +144,17 @@ def one_run(workspace: Path, k: int) -> dict:
                     outside.append(request.url)
             page.on("request", seen)
             page.goto(url + "/", wait_until="domcontentloaded")
+            out["page_loaded_s"] = round(time.perf_counter() - started, 2)
             page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
             t = time.perf_counter()
+            out.update(phases)
             out["overview_first_figure_s"] = round(t - started, 2)
             out["overview_first_figure_from_health_s"] = round(t - started - out["health_s"], 2)
             idle(page)
             out["overview_idle_s"] = round(time.perf_counter() - started, 2)
+            if floor:
+                b.close()
+                return {**out, "outside_requests": sorted(set(outside))}
             page.goto(url + "/what-if", wait_until="domcontentloaded")
             page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
             idle(page)
@@ -125,6 +166,7 @@ def one_run(workspace: Path, k: int) -> dict:
             thumb.press("ArrowRight")
             while figures(page) == before and time.perf_counter() - t0 < 300:
                 time.sleep(0.02)
+            out["whatif_figures_changed_s"] = round(time.perf_counter() - t0, 2)
             idle(page, quiet_s=0.3)
             out["whatif_step_s"] = round(time.perf_counter() - t0, 2)
             text = page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
@@ -149,18 +191,23 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--workspace", type=Path, help="shared workspace (default: a new temporary folder)")
     ap.add_argument("--out", type=Path, help="write the JSON report here too")
+    ap.add_argument("--floor", action="store_true",
+                    help="measure only the first figure of a one-figure app (Streamlit + Chromium + Plotly alone)")
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="sls-dash-timing-"))
     workspace = args.workspace or root / "workspace"
     workspace.mkdir(parents=True, exist_ok=True)
     runs = []
     for k in range(1, args.runs + 1):
-        r = one_run(workspace, k)
+        r = one_run(workspace, k, floor=args.floor)
         runs.append(r)
         sys.stdout.write(json.dumps(r) + "\n")
         sys.stdout.flush()
     warm = runs[1:] or runs
-    keys = ("health_s", "overview_first_figure_s", "overview_first_figure_from_health_s", "whatif_step_s")
+    keys = ("health_s", "browser_s", "page_loaded_s", "socket_open_s", "first_message_s", "figure_sent_s",
+            "overview_first_figure_s", "overview_first_figure_from_health_s", "whatif_figures_changed_s",
+            "whatif_step_s")
+    keys = tuple(k for k in keys if all(k in r for r in runs))
     report = {"runs": runs, "cold": {k: runs[0].get(k) for k in keys},
               "warm_median": {k: statistics.median(r[k] for r in warm) for k in keys},
               "warm_runs": len(warm), "outside_requests": sorted({u for r in runs for u in r["outside_requests"]})}

@@ -3,11 +3,19 @@
 The frame around every page: page config, `st.navigation` over the thin scripts in `pages/` (paths
 anchored at the repo root, so the app runs from any working directory), the shared sidebar, and a guard
 that turns any error into a friendly message.
+
+The same file is also the server: `streamlit run` finds `app = st.App(...)` below and serves this script
+through it, which gives the server a start-up hook. At start, before any browser has connected, a
+background thread imports what the first page needs (pandas, the dashboard, Plotly's figure machinery) and
+reads the default trace and its kept results into memory — it never computes anything. The browser needs
+a second or two to load the page's code; meanwhile the server gets ready to answer it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,8 +23,6 @@ if str(ROOT) not in sys.path:   # `streamlit run` puts dashboard/ on sys.path, n
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
-
-from dashboard import components  # noqa: E402
 
 PAGES_DIR = ROOT / "pages"
 # (script, title, icon, url path); the first one is the default page.
@@ -47,6 +53,7 @@ def build_pages() -> dict[str, list[st.Page]]:
 
 
 def main() -> None:
+    from dashboard import components, gateway
     st.set_page_config(page_title="SmartLLMs Scheduler", page_icon="🧭", layout="wide",
                        initial_sidebar_state="expanded")
     page = st.navigation(build_pages())
@@ -64,6 +71,21 @@ def main() -> None:
     if slot is not None:
         with components.guard("the sidebar"):
             components.sidebar_settings(slot)
+    # The page is drawn (from kept results it needs no engine): load the engine now, while the reader reads.
+    gateway.get_gateway().warm_up()
 
 
-main()
+@contextlib.asynccontextmanager
+async def preload(_app):
+    """The server's start-up: preload in the background (see the module's docstring), serve at once."""
+    def work() -> None:
+        from dashboard import gateway
+        gateway.preload()
+    threading.Thread(target=work, daemon=True, name="sls-dashboard-preload").start()
+    yield
+
+
+if __name__ == "__main__":     # a script run (a browser session, AppTest)
+    main()
+else:                          # imported by `streamlit run` as the server's app
+    app = st.App(__file__, lifespan=preload)

@@ -63,11 +63,24 @@ def route_order(names: Iterable[str]) -> list[str]:
 
 
 # -- layout --------------------------------------------------------------------------------------------
+def _template(fig: go.Figure) -> None:
+    """Set the theme's template the way plotly sets its default one: the registered template is valid, so it
+    is not validated again on the way in (that costs several times what the rest of a figure does)."""
+    import plotly.io as pio
+    layout = fig.layout
+    layout._validate = False
+    try:
+        layout.template = pio.templates[TEMPLATE]
+    finally:
+        layout._validate = fig._validate
+
+
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = HEIGHT,
             legend_title: str | None = None, **extra) -> go.Figure:
+    _template(fig)
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
-        template=TEMPLATE, height=height, margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        height=height, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         # below the plot: a legend above it collides with the title in half-width columns
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0.0,
                 "title": {"text": legend_title or ""}},
@@ -169,11 +182,16 @@ _GROUP_NAMES = {"sls measured": "sls at each budget (mean of seeds, bar = min–
 _HIDDEN_POLICIES = ("best-single",)   # identical to one of the single models: drawn once, as that model
 
 
-def _hover(part: pd.DataFrame) -> list[str]:
-    return [f"<b>{label}</b><br>accuracy {fmt.pct(a)}<br>cost {fmt.usd(c)}"
-            + (f"<br>budget {fmt.usd(b)}" if b is not None and not math.isnan(b) else "")
-            for label, a, c, b in zip(part["label"], part["accuracy"], part["cost_usd"], part["budget_usd"],
-                                      strict=True)]
+def _hover(part) -> list[str]:
+    """Hover texts of points: a frame, or a list of point records."""
+    rows = part.to_dict("records") if isinstance(part, pd.DataFrame) else part
+    return [f"<b>{r['label']}</b><br>accuracy {fmt.pct(r['accuracy'])}<br>cost {fmt.usd(r['cost_usd'])}"
+            + (f"<br>budget {fmt.usd(b)}" if (b := r["budget_usd"]) is not None and not math.isnan(b) else "")
+            for r in rows]
+
+
+def _num(value) -> float:
+    return math.nan if value is None else float(value)
 
 
 def fig_cost_accuracy(points: pd.DataFrame, colors: Mapping[str, str] | None = None, *,
@@ -185,33 +203,42 @@ def fig_cost_accuracy(points: pd.DataFrame, colors: Mapping[str, str] | None = N
         return fig_empty(title, "No runs yet: load a trace in Data & models.", "total cost (USD)", "accuracy")
     df = points.dropna(subset=["cost_usd", "accuracy"])
     df = df[~((df["group"] == "baseline") & df["label"].isin(_HIDDEN_POLICIES))]
+    # a few dozen points: grouped and sorted as plain records (pandas per group costs more than the figure)
+    rows = df.to_dict("records")
+    for r in rows:
+        r["cost_usd"], r["accuracy"], r["budget_usd"] = _num(r["cost_usd"]), _num(r["accuracy"]), \
+            _num(r.get("budget_usd"))
     fig = go.Figure()
-    singles = df[df["group"] == "single model"].sort_values("label", kind="stable")
-    names = singles["label"].astype(str).tolist()
-    for _, row in singles.iterrows():
-        color = _color(colors, row["label"], names)
-        fig.add_trace(go.Scatter(x=[row["cost_usd"]], y=[row["accuracy"]], mode="markers", name=row["label"],
+    singles = sorted((r for r in rows if r["group"] == "single model"), key=lambda r: r["label"])
+    names = [str(r["label"]) for r in singles]
+    for r in singles:
+        color = _color(colors, r["label"], names)
+        fig.add_trace(go.Scatter(x=[r["cost_usd"]], y=[r["accuracy"]], mode="markers", name=r["label"],
                                  legendgroup="single models", legendgrouptitle_text="single models",
                                  marker={"symbol": "circle", "size": 12, "color": color,
                                          "line": {"width": 1, "color": "white"}},
-                                 hovertext=_hover(row.to_frame().T), hoverinfo="text"))
+                                 hovertext=_hover([r]), hoverinfo="text"))
     for group in _GROUP_ORDER:
-        part = df[df["group"] == group].sort_values(["cost_usd", "label"], kind="stable")
-        if part.empty:
+        part = sorted((r for r in rows if r["group"] == group), key=lambda r: (r["cost_usd"], r["label"]))
+        if not part:
             continue
         symbol, size, color, textpos = _POINT_STYLE[group]
-        marker_color = [POLICY_COLORS.get(label, color) for label in part["label"]] if group == "baseline" else color
         error_y = None
-        if group == "sls measured" and {"accuracy_lo", "accuracy_hi"} <= set(part.columns):
+        if group == "sls measured" and {"accuracy_lo", "accuracy_hi"} <= set(df.columns):
+            def spread(value) -> float:
+                return 0.0 if value is None or math.isnan(value) else max(0.0, value)
             error_y = {"type": "data", "symmetric": False, "color": color, "thickness": 1.2, "width": 4,
-                       "array": (part["accuracy_hi"].astype(float) - part["accuracy"]).clip(lower=0).fillna(0),
-                       "arrayminus": (part["accuracy"] - part["accuracy_lo"].astype(float)).clip(lower=0).fillna(0)}
-        if group == "sls frontier" and "budget_usd" in part:     # drawn in budget order: a staircase in money
-            part = part.assign(_b=part["budget_usd"].astype(float).fillna(math.inf)).sort_values("_b", kind="stable")
+                       "array": [spread(_num(r["accuracy_hi"]) - r["accuracy"]) for r in part],
+                       "arrayminus": [spread(r["accuracy"] - _num(r["accuracy_lo"])) for r in part]}
+        if group == "sls frontier":     # drawn in budget order: a staircase in money
+            part = sorted(part, key=lambda r: math.inf if math.isnan(r["budget_usd"]) else r["budget_usd"])
+        labels = [r["label"] for r in part]
+        marker_color = [POLICY_COLORS.get(label, color) for label in labels] if group == "baseline" else color
         fig.add_trace(go.Scatter(
-            x=part["cost_usd"], y=part["accuracy"], name=_GROUP_NAMES.get(group, group), error_y=error_y,
+            x=[r["cost_usd"] for r in part], y=[r["accuracy"] for r in part], name=_GROUP_NAMES.get(group, group),
+            error_y=error_y,
             mode="lines+markers" if group == "sls frontier" else ("markers" if textpos is None else "markers+text"),
-            text=None if textpos is None else part["label"], textposition=textpos,
+            text=None if textpos is None else labels, textposition=textpos,
             textfont={"size": 11, "color": "#374151"}, hovertext=_hover(part), hoverinfo="text",
             marker={"symbol": symbol, "size": size, "color": marker_color,
                     "line": {"width": 2.5 if group in ("current run", "what-if") else 0.5,

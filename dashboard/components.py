@@ -217,6 +217,9 @@ def current_run(ctx: TraceContext, *, quiet: bool = False) -> gateway.RunBundle 
     settings = engine_settings()
     policy = current_policy(settings)
     gw = gateway.get_gateway()
+    kept = gateway.cached_run(ctx.key, policy, gateway.params_key(run_params(settings)), ctx.catalog_json)
+    if kept is not None:      # computed before by this code: no need to load the engine to show it
+        return kept
     missing = gw.policy_missing(policy)
     if missing:
         if not quiet:
@@ -233,24 +236,31 @@ def current_run(ctx: TraceContext, *, quiet: bool = False) -> gateway.RunBundle 
 
 def baselines(ctx: TraceContext) -> list[dict]:
     """The quick baselines' metrics (no budget; cached per trace); empty when the replay engine is missing."""
+    params_json = gateway.params_key(baseline_params())
+    kept = gateway.kept_baselines(ctx.key, params_json, ctx.catalog_json)
+    if kept is not None:
+        return list(kept)
     if gateway.get_gateway().feature("replay"):
         return []
     with st.spinner("Replaying the baselines (once per trace) …", show_time=True):
-        return list(gateway.baseline_metrics(ctx.key, gateway.params_key(baseline_params()), ctx.catalog_json))
+        return list(gateway.baseline_metrics(ctx.key, params_json, ctx.catalog_json))
 
 
 def slow_baselines(ctx: TraceContext) -> tuple[list[dict], list[tuple[str, dict]]]:
     """The published baselines (OptLLM, cascade): queued on the background worker; returns the metrics of
     those done and the (policy, params) of all of them, for `background_status`."""
     gw = gateway.get_gateway()
+    params = baseline_params()
+    kept = [gw.cached_metrics(gw.result_key(ctx.key, p, params, ctx.catalog_json)) for p in gateway.PUBLISHED]
+    if all(m is not None for m in kept):      # all kept by this code: the engine need not be loaded
+        return kept, [(p, params) for p in gateway.PUBLISHED]
     if gw.feature("replay"):
         return [], []
-    params = baseline_params()
     done, jobs = [], []
     for policy in gw.slow_baselines():
         jobs.append((policy, params))
         if gw.submit(ctx.key, policy, params, ctx.catalog_json) == "done":
-            done.append(gateway.cached_run(ctx.key, policy, gateway.params_key(params), ctx.catalog_json).metrics)
+            done.append(gw.cached_metrics(gw.result_key(ctx.key, policy, params, ctx.catalog_json)))
     return done, jobs
 
 
@@ -310,8 +320,12 @@ def sidebar_settings(slot) -> None:
     s = engine_settings()
     budget = s.get("budget_usd")
     picked = ref is not None and (ss.get(KEY_DEFAULT_BUDGET) or {}).get(gateway.trace_signature(ref.path)) == budget
-    slot.caption(f"Policy **{s.get('policy')}** · budget **{fmt.usd(budget) if budget else 'none'}**"
-                 f"{' (default)' if budget and picked else ''} · feedback **{s.get('feedback')}**")
+    missing = gateway.get_gateway().checked_missing(("replay", "sls", "service"))
+    with slot.container():
+        st.caption(f"Policy **{s.get('policy')}** · budget **{fmt.usd(budget) if budget else 'none'}**"
+                   f"{' (default)' if budget and picked else ''} · feedback **{s.get('feedback')}**")
+        if missing:
+            st.caption("Engine parts not available yet: " + ", ".join(missing))
 
 
 def sidebar():
@@ -337,11 +351,8 @@ def sidebar():
             st.caption("No trace loaded: open **Data & models**.")
         if ref is not None and ref.simulated and not source_is_workspace():
             st.badge("Simulated sample data", icon=":material/science:", color="orange")
-        settings_slot = st.empty()     # filled after the page ran: it may set the default budget
-        missing = [name for name in ("replay", "sls", "service") if gateway.get_gateway().feature(name)]
-        if missing:
-            st.caption("Engine parts not available yet: " + ", ".join(missing))
-    return settings_slot
+        settings_slot = st.empty()     # filled after the page ran: it may set the default budget, and what
+    return settings_slot               # the page found missing of the engine is known then
 
 
 def simulated_notice(ctx: TraceContext, *, first_open: bool = False) -> None:

@@ -42,6 +42,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 PUBLISHED = ("optllm", "cascade")
 REPLAY_CHUNK = 100       # jobs per step of a replay: the granularity of its progress reports
 ABLATIONS = ("sls-no-cache", "sls-frozen", "sls-no-pacing")
+WARM_UP_DELAY_S = 5.0    # after the first page: see `Gateway.warm_up`
 
 
 class Unavailable(Exception):
@@ -75,12 +76,22 @@ def default_cost_weight() -> float:
     return DEFAULT_COST_WEIGHT
 
 
-def settings_defaults() -> dict:
-    """Engine settings (from `SLS_*` variables through `engine.settings` when available)."""
-    defaults = {"workspace": os.environ.get("SLS_WORKSPACE", "workspace"),
-                "trace": os.environ.get("SLS_TRACE") or str(SAMPLE_TRACE),
-                "budget_usd": None, "feedback": "reference", "cost_weight": default_cost_weight(), "latency_weight": 0.0,
-                "max_attempts": 3, "when_exhausted": "cheapest"}
+# SLS_* variables the dashboard reads itself; any other one is an engine setting for `engine.settings` to read.
+DASHBOARD_VARIABLES = ("SLS_WORKSPACE", "SLS_TRACE")
+_SETTINGS: tuple[tuple, dict] | None = None
+
+
+def fallback_settings() -> dict:
+    """The engine settings' defaults as the dashboard knows them (a test keeps them equal to `engine.settings`)."""
+    return {"workspace": os.environ.get("SLS_WORKSPACE", "workspace"),
+            "trace": os.environ.get("SLS_TRACE") or str(SAMPLE_TRACE),
+            "budget_usd": None, "feedback": "reference", "cost_weight": default_cost_weight(), "latency_weight": 0.0,
+            "max_attempts": 3, "when_exhausted": "cheapest"}
+
+
+def engine_settings_defaults() -> dict:
+    """The settings through `engine.settings` (which reads and validates every `SLS_*` variable)."""
+    defaults = fallback_settings()
     try:
         from engine.settings import load_settings
         s = load_settings()
@@ -94,6 +105,23 @@ def settings_defaults() -> dict:
     if not os.environ.get("SLS_TRACE"):
         defaults["trace"] = str(SAMPLE_TRACE)
     return defaults
+
+
+def settings_defaults() -> dict:
+    """Engine settings (from `SLS_*` variables through `engine.settings` when available).
+
+    Read once per set of `SLS_*` variables. When no engine setting is given in the environment, the defaults
+    are known without importing `engine.settings` (and pydantic with it): a restarted dashboard draws its
+    first page from kept results without loading the engine."""
+    global _SETTINGS
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SLS_")))
+    cached = _SETTINGS
+    if cached is not None and cached[0] == env:
+        return dict(cached[1])
+    engine_vars = [k for k, _ in env if k not in DASHBOARD_VARIABLES]
+    defaults = engine_settings_defaults() if engine_vars else fallback_settings()
+    _SETTINGS = (env, defaults)
+    return dict(defaults)
 
 
 def default_trace_ref() -> TraceRef | None:
@@ -193,6 +221,11 @@ class Gateway:
         self._idle = threading.Condition(self._lock)
         self._pending: dict[str, object] = {}      # result key -> Future
         self._failed: dict[str, str] = {}
+        self._derived: OrderedDict[tuple[str, str], object] = OrderedDict()   # (result key, name) -> value
+        self._prefetching: set[str] = set()
+        self._checked: dict[str, str | None] = {}  # feature -> the reason of its last check (None: available)
+        self._imports = threading.RLock()          # engine imports one at a time (the warm-up runs beside pages)
+        self._warm: threading.Timer | None = None
 
     @property
     def disk(self) -> store.DiskStore:
@@ -205,15 +238,41 @@ class Gateway:
         if name == "sls":
             return self.policy_missing("sls")
         module, attr = _FEATURES[name]
+        reason = None
         try:
-            getattr(importlib.import_module(module), attr)
-            if name == "replay":      # the registry must load too (it imports every policy module)
-                from engine.simulation.policy import policy_names
-                policy_names()
+            with self._imports:
+                getattr(importlib.import_module(module), attr)
+                if name == "replay":      # the registry must load too (it imports every policy module)
+                    from engine.simulation.policy import policy_names
+                    policy_names()
         except Exception as exc:  # ImportError, AttributeError, or a half-written module
             log.info("engine part %s unavailable: %s", name, exc)
-            return f"{FEATURE_HELP.get(name, module)} is not available yet ({type(exc).__name__}: {exc})."
-        return None
+            reason = f"{FEATURE_HELP.get(name, module)} is not available yet ({type(exc).__name__}: {exc})."
+        self._checked[name] = reason
+        return reason
+
+    def checked_missing(self, names) -> list[str]:
+        """Which of `names` were found missing the last time they were checked (never imports: parts not
+        checked yet in this process are not listed; the warm-up checks them soon after the first page)."""
+        return [n for n in names if self._checked.get(n)]
+
+    def warm_up(self, names=("replay", "sls", "service"), delay_s: float = WARM_UP_DELAY_S) -> None:
+        """Import the engine parts in a background thread, once per process, `delay_s` after the first page:
+        that page is drawn from kept results without them, and the pages that replay find them loaded. The
+        delay leaves the machine to the browser while it draws the page's figures: importing the engine
+        takes a core for seconds, and on two cores drawing the first figure took twice as long beside it."""
+        with self._lock:
+            if self._warm is not None:
+                return
+            self._warm = threading.Timer(delay_s, self._warm_up, args=(tuple(names),))
+            self._warm.daemon = True
+            self._warm.name = "sls-dashboard-warm-up"
+        self._warm.start()
+
+    def _warm_up(self, names) -> None:
+        for name in names:
+            self.feature(name)
+        self.policy_kinds()
 
     def require(self, name: str) -> None:
         reason = self.feature(name)
@@ -223,12 +282,25 @@ class Gateway:
     def registered_policies(self) -> dict[str, tuple[str, str]]:
         """name -> (kind, description) of every registered policy; {} when the registry does not import."""
         try:
-            from engine.simulation.policy import POLICIES, policy_names
-            policy_names()    # loads the built-in policies
+            with self._imports:
+                from engine.simulation.policy import POLICIES, policy_names
+                policy_names()    # loads the built-in policies
         except Exception as exc:
             log.info("policy registry unavailable: %s", exc)
             return {}
         return {n: (i.kind, i.description) for n, i in POLICIES.items() if n != "single"}
+
+    def policy_kinds(self) -> dict[str, str]:
+        """name -> kind of every registered policy. The registry is code: it is kept on disk under the code's
+        version, so a restarted server labels the baselines without importing the engine."""
+        key = store.entry_key("policy-kinds")
+        kept = self.disk.get_json(key)
+        if isinstance(kept, dict) and kept:
+            return kept
+        kinds = {n: k for n, (k, _) in self.registered_policies().items()}
+        if kinds:
+            self.disk.put_json(key, kinds)
+        return kinds
 
     def policy_missing(self, name: str) -> str | None:
         if self.feature("replay"):
@@ -421,6 +493,67 @@ class Gateway:
         finally:
             with self._lock:
                 self._pending.pop(key, None)
+
+    def baselines(self, trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict]:
+        """Metrics of every quick baseline on the trace: kept on disk, else replayed (and kept)."""
+        disk_key = store.entry_key("baselines", trace_key, params_json, catalog_json)
+        kept = self.disk.get_json(disk_key)
+        if isinstance(kept, list) and kept:
+            return kept
+        trace = self.trace_for_run(trace_key, catalog_json)
+        params = json.loads(params_json)
+        metrics = [self.run(trace, name, params, catalog_json).metrics for name in self.baseline_policies(trace)]
+        self.disk.put_json(disk_key, metrics)
+        return metrics
+
+    # -- what pages draw from a result, computed once (and ahead) ------------------------------------------
+    def derived(self, key: str, name: str, build):
+        """`build()` — something drawn from the result `key` (a frame, a figure) — computed once and remembered
+        with the result's key: the same result gives the same value, so reruns and the prefetch share it."""
+        with self._lock:
+            if (key, name) in self._derived:
+                self._derived.move_to_end((key, name))
+                return self._derived[(key, name)]
+        value = build()
+        with self._lock:
+            self._derived[(key, name)] = value
+            while len(self._derived) > 4 * self.max_results:
+                self._derived.popitem(last=False)
+        return value
+
+    def prefetch(self, trace_key: str, policy: str, params: dict, catalog_json: str | None, derive: dict) -> None:
+        """Queue, behind the replays already queued (so after this one's own replay, when it was submitted):
+        load the result into memory and compute `derive` ({name: build(bundle)}) from it with `derived`, so a
+        page asking for it next finds it ready. Failures are left to the page, which computes it itself."""
+        key = self.result_key(trace_key, policy, params, catalog_json)
+        with self._lock:
+            if key in self._prefetching or all((key, name) in self._derived for name in derive):
+                return
+            self._prefetching.add(key)
+            from concurrent.futures import ThreadPoolExecutor
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sls-dashboard-bg")
+            self._executor.submit(self._prefetch, key, trace_key, policy, params, catalog_json, derive)
+
+    def wait_queued(self, timeout: float | None = None) -> None:
+        """Wait until the background worker has done what was queued so far."""
+        with self._lock:
+            pool = self._executor
+        if pool is not None:
+            pool.submit(lambda: None).result(timeout)
+
+    def _prefetch(self, key, trace_key, policy, params, catalog_json, derive) -> None:
+        try:
+            with self._idle:          # like a background replay: not while a page waits for one
+                self._idle.wait_for(lambda: self._foreground == 0)
+            bundle = self.run_cached(trace_key, policy, params, catalog_json, background=True)
+            for name, build in derive.items():
+                self.derived(key, name, lambda build=build: build(bundle))
+        except Exception as exc:
+            log.info("prefetch of %s failed: %s", policy, exc)
+        finally:
+            with self._lock:
+                self._prefetching.discard(key)
 
     def status(self, trace_key: str, policy: str, params: dict, catalog_json: str | None = None) -> str:
         """Status of a replay without queueing it: "done", "running", "queued", "failed: …" or "absent"."""
@@ -662,6 +795,28 @@ def get_gateway() -> Gateway:
     return Gateway()
 
 
+def preload() -> None:
+    """Get the server ready for its first page, in the background at start: import what pages need, warm
+    Plotly's figure machinery, load the default trace and read its kept first results into memory. Reads
+    only: nothing is computed (what is not kept, the page computes as usual)."""
+    try:
+        from dashboard import charts, components, prepare  # noqa: F401  (pandas, plotly, the dashboard)
+        charts.fig_empty("", "")
+        ref = default_trace_ref()
+        gw = get_gateway()
+        if ref is None:
+            return
+        trace_key = trace_signature(ref.path)
+        gw.load_trace(ref.path)
+        settings = components.default_engine_settings()
+        if kept_baselines(trace_key, params_key(components.baseline_params(settings))) is None:
+            return
+        for policy, params in prepare.default_jobs(gw, ref):
+            gw.cached_result(gw.result_key(trace_key, policy, params, None))
+    except Exception as exc:      # the page does all of it itself when needed
+        log.info("dashboard preload stopped: %s", exc)
+
+
 # -- cached loaders (keys are plain strings, so equal parameters hit the cache) ------------------------
 def params_key(params: dict) -> str:
     return json.dumps(params, sort_keys=True, default=str)
@@ -686,16 +841,7 @@ def cached_run(trace_key: str, policy: str, params_json: str, catalog_json: str 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
 def baseline_metrics(trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict]:
     """Metrics of every baseline on the trace (cached per trace, parameters and catalog)."""
-    gw = get_gateway()
-    disk_key = store.entry_key("baselines", trace_key, params_json, catalog_json)
-    kept = gw.disk.get_json(disk_key)
-    if isinstance(kept, list) and kept:
-        return kept
-    trace = gw.trace_for_run(trace_key, catalog_json)
-    params = json.loads(params_json)
-    metrics = [gw.run(trace, name, params, catalog_json).metrics for name in gw.baseline_policies(trace)]
-    gw.disk.put_json(disk_key, metrics)
-    return metrics
+    return get_gateway().baselines(trace_key, params_json, catalog_json)
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
@@ -705,7 +851,14 @@ def trace_summary(trace_key: str) -> dict:
 
 
 def policy_kinds() -> dict[str, str]:
-    return {n: k for n, (k, _) in get_gateway().registered_policies().items()}
+    return get_gateway().policy_kinds()
+
+
+def kept_baselines(trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict] | None:
+    """The baselines' metrics kept on disk by an earlier run (this code, trace and catalog), or None; reads
+    one small file and imports nothing of the engine."""
+    kept = get_gateway().disk.get_json(store.entry_key("baselines", trace_key, params_json, catalog_json))
+    return kept if isinstance(kept, list) and kept else None
 
 
 def trace_events(path: str | Path) -> object | None:

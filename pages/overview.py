@@ -90,6 +90,20 @@ def kpis(h: dict, run_metrics: dict, series) -> None:
                       delta_color="off")
 
 
+def pacing_ablation(ctx: ui.TraceContext) -> tuple[dict | None, list[tuple[str, dict]]]:
+    """The same run with pacing off (`sls-no-pacing`, same budget): (its metrics when done, its job for the
+    status note). A kept result is read without loading the engine; otherwise it is queued."""
+    gw = gateway.get_gateway()
+    params = ui.run_params()
+    key = gw.result_key(ctx.key, "sls-no-pacing", params, ctx.catalog_json)
+    metrics = gw.cached_metrics(key)
+    if metrics is None and gw.policy_missing("sls-no-pacing"):
+        return None, []
+    if metrics is None and gw.submit(ctx.key, "sls-no-pacing", params, ctx.catalog_json) == "done":
+        metrics = gw.cached_metrics(key)
+    return metrics, [("sls-no-pacing", params)]
+
+
 def render() -> None:
     if ui.source_is_workspace():
         ui.page_header("Overview", "What the live scheduler did in its workspace: jobs, spend, latency, cache.")
@@ -111,38 +125,36 @@ def render() -> None:
         return
     policy = ui.current_policy()
     current = run.metrics if run is not None else None
-    if current:
-        h = data.headline(current, table)
-        no_pacing = None
-        if current.get("budget_usd") is not None and policy == "sls" and not gw.policy_missing("sls-no-pacing"):
-            np_params = ui.run_params()
-            slow_jobs = [*slow_jobs, ("sls-no-pacing", np_params)]
-            if gw.submit(ctx.key, "sls-no-pacing", np_params, ctx.catalog_json) == "done":
-                no_pacing = gateway.cached_run(ctx.key, "sls-no-pacing", gateway.params_key(np_params),
-                                               ctx.catalog_json).metrics
-        priced = gw.trace_for_run(ctx.key, ctx.catalog_json)
-        story = data.money_story(current, table, run.jobs, priced.costs, ctx.models, no_pacing)
-        first, second = money_sentence(policy, story)
-        edited = gateway.repriced_models(ctx.trace, gw.catalog(ctx.trace, ctx.catalog_json)) \
-            if ctx.catalog_json else []
-        if edited:
-            second = (second or "") + (" **Re-priced**: charged costs use the edited catalog's prices for "
-                                       + ", ".join(fmt.code(m) for m in edited) + ".")
-        st.markdown("### " + first)
-        if second:
-            st.markdown(second)
-        series = data.run_series(run.jobs, current.get("budget_usd"), ctx.trace.n_queries)
-        kpis(h, current, series)
-        st.caption(f"Feedback mode **{current.get('feedback', 'n/a')}** · scoring **{current.get('scoring', 'n/a')}**"
-                   f" · {ctx.trace.n_queries:,} jobs · time "
-                   f"{'modelled from the catalog latency model' if current.get('latency_modelled') else 'recorded'}"
-                   f" · baselines run without a budget.")
-    ui.background_status(ctx, slow_jobs, "the published baselines (OptLLM, cascade) and the pacing ablation")
-    points = data.cost_accuracy_points(table, current=current)
+    head = st.container()       # the headline goes above the figures, but is drawn after the first one: the
+    points = data.cost_accuracy_points(table, current=current)   # figure needs only the metrics, so it shows first
     left, right = st.columns([3, 2])
     with left:
         ui.show_figure(charts.fig_cost_accuracy(points, ctx.colors, title="Cost vs accuracy: this run and every "
                                                                           "baseline"), "overview.cost_accuracy")
+    with head:
+        if current:
+            h = data.headline(current, table)
+            no_pacing, jobs = pacing_ablation(ctx) if current.get("budget_usd") is not None and policy == "sls" \
+                else (None, [])
+            slow_jobs = [*slow_jobs, *jobs]
+            priced = gw.trace_for_run(ctx.key, ctx.catalog_json)
+            story = data.money_story(current, table, run.jobs, priced.costs, ctx.models, no_pacing)
+            first, second = money_sentence(policy, story)
+            edited = gateway.repriced_models(ctx.trace, gw.catalog(ctx.trace, ctx.catalog_json)) \
+                if ctx.catalog_json else []
+            if edited:
+                second = (second or "") + (" **Re-priced**: charged costs use the edited catalog's prices for "
+                                           + ", ".join(fmt.code(m) for m in edited) + ".")
+            st.markdown("### " + first)
+            if second:
+                st.markdown(second)
+            series = data.run_series(run.jobs, current.get("budget_usd"), ctx.trace.n_queries)
+            kpis(h, current, series)
+            time_from = "modelled from the catalog latency model" if current.get("latency_modelled") else "recorded"
+            st.caption(f"Feedback mode **{current.get('feedback', 'n/a')}** · scoring "
+                       f"**{current.get('scoring', 'n/a')}** · {ctx.trace.n_queries:,} jobs · time {time_from} · "
+                       "baselines run without a budget.")
+        ui.background_status(ctx, slow_jobs, "the published baselines (OptLLM, cascade) and the pacing ablation")
     with right:
         if run is not None:
             ui.show_figure(charts.fig_spend_vs_budget(series, current.get("budget_usd")), "overview.spend")

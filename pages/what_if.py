@@ -97,15 +97,28 @@ def rerun(ctx: ui.TraceContext, params: dict, options: list[float]):
     return lower, best[0]
 
 
+def run_figures(ctx: ui.TraceContext, budget: float | None) -> dict:
+    """The figures drawn from one replay's jobs alone, as {name: build(bundle)}: with `gateway.derived` they
+    are built once per replay (and budget line), by the page or ahead of it by the prefetch."""
+    n = ctx.trace.n_queries
+    return {f"whatif.spend@{budget}": lambda b: charts.fig_spend_vs_budget(
+                data.run_series(b.jobs, budget, n), budget, title="What-if: spend against budget"),
+            f"whatif.share@{budget}": lambda b: charts.fig_traffic_share(
+                data.traffic_share(b.jobs), ctx.colors, title="What-if: traffic share per model")}
+
+
 def precompute(ctx: ui.TraceContext, params: dict, options: list[float]) -> list[tuple[str, dict]]:
     """Queue the slider budgets nearest the current one (`AHEAD` of them, nearest first) with the current
-    weights on the background worker, so the next slider steps find their replay done."""
+    weights on the background worker, so the next slider steps find their replay done, loaded and its
+    figures drawn."""
     gw = gateway.get_gateway()
     here = params["budget_usd"] or options[-1]
     jobs = []
     for b in sorted(options, key=lambda o: (abs(math.log(o / here)) if here > 0 and o > 0 else o, o))[:AHEAD]:
         p = {**params, "budget_usd": b}
         gw.submit(ctx.key, "sls", p, ctx.catalog_json)
+        if b != params["budget_usd"]:          # the page draws its own
+            gw.prefetch(ctx.key, "sls", p, ctx.catalog_json, run_figures(ctx, b))
         jobs.append(("sls", p))
     return jobs
 
@@ -230,8 +243,8 @@ def render() -> None:
         beside(current, whatif)
         side_by_side(params, whatif, provisional)
         slow, slow_jobs = ui.slow_baselines(ctx)
+        ahead = precompute(ctx, params, options) if budget is not None else []    # the next steps first
         front, front_jobs, front_table = frontier(ctx, table)
-        ahead = precompute(ctx, params, options) if budget is not None else []
         ui.background_status(ctx, current_job + front_jobs + slow_jobs,
                              "the current run, the sls frontier (3 seeds per budget) and the published baselines")
         everything = ui.metrics_table(quick + slow)
@@ -252,13 +265,14 @@ def render() -> None:
                         settings={**params, "shown": "provisional (lower budget)" if provisional else "exact",
                                   "shown_budget_usd": provisional if provisional else budget})
     c1, c2 = st.columns(2)
-    series = data.run_series(bundle.jobs, budget, ctx.trace.n_queries)
+    shown = gw.result_key(ctx.key, "sls", {**params, "budget_usd": budget if provisional is None else provisional},
+                          ctx.catalog_json)
+    spend, share = (gw.derived(shown, name, lambda build=build: build(bundle))
+                    for name, build in run_figures(ctx, budget).items())
     with c1:
-        ui.show_figure(charts.fig_spend_vs_budget(series, budget, title="What-if: spend against budget"),
-                       "whatif.spend")
+        ui.show_figure(spend, "whatif.spend")
     with c2:
-        ui.show_figure(charts.fig_traffic_share(data.traffic_share(bundle.jobs), ctx.colors,
-                                                title="What-if: traffic share per model"), "whatif.share")
+        ui.show_figure(share, "whatif.share")
 
 
 render()

@@ -146,7 +146,7 @@ def test_cost_accuracy_has_every_group_and_a_sorted_frontier():
     assert names == ["big", "small", "twin", "baseline", "oracle", "sls frontier (best at ≤ budget)", "current run",
                      "what-if"]
     assert fig.data[0].marker.color == charts.model_colors(["big", "small", "twin"])["big"]
-    assert fig.data[names.index("baseline")].text.tolist() == ["random"]
+    assert list(fig.data[names.index("baseline")].text) == ["random"]
     front = fig.data[names.index("sls frontier (best at ≤ budget)")]
     assert list(front.x) == [0.1, 0.9] and front.mode == "lines+markers"
     assert fig.layout.xaxis.type == "linear" and fig.layout.yaxis.tickformat == ".0%"
