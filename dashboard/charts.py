@@ -24,7 +24,7 @@ MODEL_PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2
                  "#FF9DA6", "#17BECF", "#8C6D31", "#393B79", "#BCBD22", "#637939")
 USD_TICKS = ",.3~r"   # money axes: $0.0008 and $1,250, never SI prefixes ($800µ)
 # rule: no model, the task's rule; missing: a workspace replay's job with no recorded outcome to use
-ROUTE_COLORS = {"cache": "#A0AEC0", "refused": "#1F2937", "rule": "#CBD5E0", "missing": "#F3F4F6"}
+ROUTE_COLORS = {"cache": "#A0AEC0", "refused": "#1F2937", "rule": "#CBD5E0", "missing": "#FDE68A"}
 POLICY_COLORS = {"sls": PRIMARY, "current run": PRIMARY, "what-if": WHATIF, "oracle": "#111827",
                  "best-single": "#374151", "cheapest": "#6B7280", "random": "#9CA3AF", "optllm": "#0EA5E9",
                  "cascade": "#14B8A6", "sls-no-cache": "#818CF8", "sls-frozen": "#A5B4FC",

@@ -440,7 +440,9 @@ def column_config(df: pd.DataFrame) -> dict:
     cfg = {}
     for col in df.columns:
         c = str(col)
-        if c.endswith("usd") or c in ("saving_usd",):
+        if c.endswith("usd") and not pd.api.types.is_numeric_dtype(df[c]):     # signed text: "−$0.635"
+            cfg[c] = st.column_config.TextColumn(c.replace("_usd", " ($)").replace("_", " "))
+        elif c.endswith("usd"):
             cfg[c] = st.column_config.NumberColumn(c.replace("_usd", " ($)").replace("_", " "),
                                                    format=usd_format(df[c]))
         elif c in ("saving_pct", "time_saving_pct") and not pd.api.types.is_numeric_dtype(df[c]):
@@ -467,10 +469,18 @@ def saving_text(v: float) -> str:
     return fmt.pct(v, signed=True)
 
 
+def signed_savings(df: pd.DataFrame) -> pd.DataFrame:
+    """A saving column with a loss in it, as signed money text ("+$3.36", "−$0.635"), not "$-0.6350"."""
+    if "saving_usd" not in df or not (pd.to_numeric(df["saving_usd"], errors="coerce") < 0).any():
+        return df
+    return df.assign(saving_usd=[fmt.usd(v, signed=True) for v in df["saving_usd"]])
+
+
 def table(df: pd.DataFrame, key: str, *, height: int | None = None, hide: tuple[str, ...] = ()) -> None:
     shown = df.drop(columns=[c for c in hide if c in df.columns])
     if "accuracy_delta" in shown:
         shown = shown.assign(accuracy_delta=shown["accuracy_delta"] * 100)
+    shown = signed_savings(shown)
     for col in ("saving_pct", "time_saving_pct"):
         # "—", not "None", where no percentage is meaningful; "costs 3.2× as much", not "−218.7%"
         if col in shown and (shown[col].isna().any() or (shown[col] <= -1).any()):

@@ -226,15 +226,19 @@ def render() -> None:
             if current_job else None
         current = current_bundle.metrics if current_bundle else None
         budget = params["budget_usd"]
+        # a workspace's own jobs: accuracy is over the graded jobs only, and some outcomes may be missing
+        graded = (f" on the {fmt.count(whatif.get('graded'))} graded jobs ({fmt.count(whatif.get('missing', 0))} "
+                  "missing)") if "missing_outcomes" in whatif else ""
         if provisional is None:
             st.markdown(f"**With {'no budget' if budget is None else fmt.usd(budget)}** the scheduler reaches "
-                        f"**{fmt.pct(whatif.get('accuracy'))}** accuracy for **{fmt.usd(whatif.get('cost_usd'))}**.")
+                        f"**{fmt.pct(whatif.get('accuracy'))}** accuracy{graded} for "
+                        f"**{fmt.usd(whatif.get('cost_usd'))}**.")
             st.caption(f"Replay of {ctx.trace.n_queries:,} jobs with these settings (seed {params.get('seed', 0)})"
                        f" · shown in {fmt.ms(elapsed)} · feedback {whatif.get('feedback')} · baselines without a "
                        "budget")
         else:
             st.markdown(f"**With {fmt.usd(budget)}** the scheduler reaches **at least "
-                        f"{fmt.pct(whatif.get('accuracy'))}** accuracy (for {fmt.usd(whatif.get('cost_usd'))}): "
+                        f"{fmt.pct(whatif.get('accuracy'))}** accuracy{graded} (for {fmt.usd(whatif.get('cost_usd'))}): "
                         f"that is what it did with {fmt.usd(provisional)}, which fits within {fmt.usd(budget)}.")
             ui.background_status(ctx, [("sls", params)], f"the exact replay at {fmt.usd(budget)}", every=1)
         ui.share_link({"budget": budget, "cost_weight": params["policy_params"]["cost_weight"],

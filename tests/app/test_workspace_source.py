@@ -109,3 +109,5 @@ def test_the_workspaces_own_jobs_replay_as_a_trace_on_every_page(monkeypatch, li
         assert not at.exception, [e.value for e in at.exception]
         notes = [str(c.value) for c in at.caption]
         assert any(f"{with_outcome:,} of {N_JOBS:,} have a recorded model outcome" in n for n in notes), notes
+        if page == "what_if":       # accuracy is said to be over the graded jobs, with the missing ones counted
+            assert any("graded jobs" in str(m.value) and "missing)" in str(m.value) for m in at.markdown)

@@ -185,6 +185,14 @@ def test_money_axes_show_dollars_without_si_prefixes(frames):
     assert "~" in charts.USD_TICKS and "s" not in charts.USD_TICKS      # d3-format: no SI suffix
 
 
+def test_a_money_loss_reads_as_signed_money():
+    from dashboard.components import signed_savings
+    shown = signed_savings(pd.DataFrame({"saving_usd": [3.3589, -0.635, 0.0]}))
+    assert shown["saving_usd"].tolist() == ["+$3.36", "−$0.635", "$0.00"]
+    gains = pd.DataFrame({"saving_usd": [3.3589, 0.2]})
+    assert signed_savings(gains) is gains          # no loss: stays numeric, formatted by the column
+
+
 def test_a_negative_saving_reads_as_how_many_times_as_much():
     from dashboard.components import saving_text
     assert saving_text(-2.187) == "costs 3.2× as much"
