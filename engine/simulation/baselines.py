@@ -38,11 +38,8 @@ class FixedChoice:
 
     def run_job(self, i: int, env: ReplayEnv) -> StepRecord:
         job = env.job(i)
-        recorded = env.trace.recorded
-        if not env.available(i):
-            return StepRecord.missing(i, job)
-        j = self._choose(i, env)
-        if recorded is not None and not recorded[i, j]:   # a workspace's job never answered by this model
+        j = self._choose(i, env) if env.available(i) else None
+        if j is None or not env.has_outcome(i, j):    # a workspace's job never answered by this model
             return StepRecord.missing(i, job)
         if env.ledger.remaining_usd <= 0:
             return StepRecord.refused(i, job)

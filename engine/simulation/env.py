@@ -68,6 +68,10 @@ class ReplayEnv:
         recorded = self.trace.recorded
         return models if recorded is None else [j for j in models if recorded[i, j]]
 
+    def has_outcome(self, i: int, j: int) -> bool:
+        """Whether model j's outcome on job i was recorded (always, except in a workspace's own jobs)."""
+        return self.trace.recorded is None or bool(self.trace.recorded[i, j])
+
     def input_tokens(self, i: int, j: int) -> float:
         value = self.trace.input_tokens[i, j]
         return float(value) if not math.isnan(value) else estimate_input_tokens(self.job(i).text)

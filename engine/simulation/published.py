@@ -77,6 +77,8 @@ class OptLLM:
         if env.ledger.remaining_usd <= 0:
             return StepRecord.refused(i, job)
         j = int(self.assignment[i])
+        if not env.has_outcome(i, j):
+            return StepRecord.missing(i, job)
         result = env.call(i, j)
         return StepRecord(i, job.job_id, job.task, job.dataset, "model", result.model, attempts=1,
                           score=result.score, cost_usd=result.cost_usd, latency_s=result.latency_s,
@@ -106,7 +108,7 @@ class Cascade:
             if result.truncated or task.verify(job, result.output).ok is not False:
                 break
         if last is None:
-            return StepRecord.refused(i, job)
+            return StepRecord.missing(i, job) if not env.available(i) else StepRecord.refused(i, job)
         return StepRecord(i, job.job_id, job.task, job.dataset, "model", last.model, attempts=len(tried),
                           score=last.score, cost_usd=cost, latency_s=latency, models_tried=tuple(tried),
                           reason="cascade: cheapest model the verifier accepted")

@@ -99,3 +99,17 @@ def test_a_workspace_without_live_jobs_is_refused_in_one_line(tmp_path, capsys):
     assert main(["replay", str(ws), "--policy", "sls"]) == 2
     err = capsys.readouterr().err
     assert "no live jobs yet" in err and "Traceback" not in err
+
+
+def test_no_policy_answers_a_workspace_job_from_an_outcome_never_recorded(workspace):
+    from engine.simulation.policy import ReplayOptions, policy_names
+    from engine.simulation.replay import replay
+    trace = load_trace(workspace[0])
+    for name in policy_names(trace.model_names):
+        for budget in (None, 0.0005):
+            result = replay(trace, name, ReplayOptions(budget_usd=budget))
+            for i, r in enumerate(result.records):
+                for model in r.models_tried:
+                    assert trace.recorded[i, trace.model_index(model)], (name, budget, i, model)
+            if name in ("random", "cheapest", "optllm", "cascade"):     # no cache: the cache-answered jobs
+                assert result.metrics.get("missing", 0) >= 1, name
