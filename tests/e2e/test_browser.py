@@ -218,9 +218,11 @@ def test_what_if_slider_changes_the_figures(server, browser, shots_dir):
             time.sleep(0.05)
         changed_s = time.perf_counter() - t0
         wait_until_idle(page, "What-if budgets")
-        assert page.locator('[data-testid="stException"]').count() == 0
+        errors = page.locator('[data-testid="stException"]')
+        assert errors.count() == 0, errors.first.inner_text()[:2000]
         after_figs, after_metrics = _figures(page), _metrics(page)
-        assert after_metrics != before_metrics, "the what-if metrics did not change after moving the budget slider"
+        assert after_metrics != before_metrics, ("the what-if metrics did not change after moving the budget slider "
+                                                 f"({changed_s:.1f} s): {before_metrics}")
         assert after_figs != before_figs, "the what-if figures did not change after moving the budget slider"
         page.screenshot(path=str(shots_dir / "09-what-if-after-slider.png"), full_page=True)
         _say(f"what-if: metrics changed {changed_s:.2f} s after the key press "
