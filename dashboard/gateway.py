@@ -494,16 +494,21 @@ class Gateway:
             with self._lock:
                 self._pending.pop(key, None)
 
+    def kept_baselines(self, trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict] | None:
+        """The baselines' metrics kept on disk by an earlier run (this code, trace and catalog), or None; reads
+        one small file and imports nothing of the engine."""
+        kept = self.disk.get_json(store.entry_key("baselines", trace_key, params_json, catalog_json))
+        return kept if isinstance(kept, list) and kept else None
+
     def baselines(self, trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict]:
         """Metrics of every quick baseline on the trace: kept on disk, else replayed (and kept)."""
-        disk_key = store.entry_key("baselines", trace_key, params_json, catalog_json)
-        kept = self.disk.get_json(disk_key)
-        if isinstance(kept, list) and kept:
+        kept = self.kept_baselines(trace_key, params_json, catalog_json)
+        if kept is not None:
             return kept
         trace = self.trace_for_run(trace_key, catalog_json)
         params = json.loads(params_json)
         metrics = [self.run(trace, name, params, catalog_json).metrics for name in self.baseline_policies(trace)]
-        self.disk.put_json(disk_key, metrics)
+        self.disk.put_json(store.entry_key("baselines", trace_key, params_json, catalog_json), metrics)
         return metrics
 
     # -- what pages draw from a result, computed once (and ahead) ------------------------------------------
@@ -855,10 +860,8 @@ def policy_kinds() -> dict[str, str]:
 
 
 def kept_baselines(trace_key: str, params_json: str, catalog_json: str | None = None) -> list[dict] | None:
-    """The baselines' metrics kept on disk by an earlier run (this code, trace and catalog), or None; reads
-    one small file and imports nothing of the engine."""
-    kept = get_gateway().disk.get_json(store.entry_key("baselines", trace_key, params_json, catalog_json))
-    return kept if isinstance(kept, list) and kept else None
+    """`Gateway.kept_baselines` of the process's gateway."""
+    return get_gateway().kept_baselines(trace_key, params_json, catalog_json)
 
 
 def trace_events(path: str | Path) -> object | None:

@@ -26,8 +26,10 @@ from dashboard import data
 
 log = logging.getLogger(__name__)
 
+# engine.eventlog.LIVE_RUN / EVENTS_FILE, not imported here: the dashboard imports the engine lazily (layering test)
 LIVE_RUN = "live"
 EVENTS_FILE = "events.sqlite"
+
 TIME_KEYS = ("at", "ts", "time", "started", "finished_at")
 ALERT_LEVELS = (0.8, 0.9, 1.0)
 LIVE_COLUMNS = ("at", "input_tokens", "output_tokens", "verdict", "text", "answer", "failures")

@@ -22,6 +22,9 @@ from pathlib import Path
 from engine.errors import WorkspaceError
 from engine.workspace_state import check_event_log
 
+EVENTS_FILE = "events.sqlite"   # a workspace's event log
+LIVE_RUN = "live"               # the run id of a workspace's live jobs
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, trace TEXT, policy TEXT, options TEXT,

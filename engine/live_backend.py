@@ -33,6 +33,7 @@ class LiveBackend:
     """`Backend` over a `ResilientClient` (live providers, or a trace's replay chat models)."""
 
     verdict_scores = True    # without a reference the verifier grades a live answer
+    partial = False          # a live job can always call a model
 
     def __init__(self, client: Callable[[], object], catalog: Catalog, max_tokens: int):
         self._client = client            # built on first use: importing providers takes seconds

@@ -69,6 +69,8 @@ class Backend(Protocol):
 
     #: without a reference, a live answer is graded by the verifier (the score the predictors learn)
     verdict_scores: bool
+    #: only some outcomes exist (a workspace's own jobs replayed): a job with no candidate is `missing`
+    partial: bool
 
     def call(self, job: Job, model: str, *, limit_usd: float) -> Call:
         """Call `model` on `job`, spending at most `limit_usd` (its worst case when that fits the budget;
@@ -136,7 +138,7 @@ class Pipeline:
             if hit is not None:
                 return _finish(self._cache_hit(job, key, hit, ledger, backend, next_seq), started, timer)
             names = [model] if model is not None else backend.candidates(job)
-            if not names and getattr(backend, "partial", False):
+            if not names and backend.partial:
                 s = next_seq()
                 sched.after_job(ledger)
                 return _finish(Outcome.missing(s, job), started, timer)

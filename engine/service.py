@@ -25,7 +25,7 @@ from pathlib import Path
 from engine.catalog import Catalog
 from engine.durability import rebuild, what_it_taught
 from engine.errors import ClientError, EngineError, SettingsError, UnknownNameError, WorkspaceError
-from engine.eventlog import EventLog, Snapshot
+from engine.eventlog import EVENTS_FILE, LIVE_RUN, EventLog, Snapshot  # noqa: F401 - LIVE_RUN re-exported
 from engine.jobs import Job, Verdict, estimate_input_tokens, is_valid_text
 from engine.live_backend import LiveBackend, valid_text  # noqa: F401 - valid_text re-exported
 from engine.outcome import Outcome
@@ -39,7 +39,6 @@ from engine.workspace_lock import lock_workspace
 from engine.workspace_state import atomic_write_bytes, restore_learned_state
 
 log = logging.getLogger(__name__)
-LIVE_RUN = "live"
 STATE_FILE = "scheduler_state.pkl"
 
 
@@ -55,7 +54,7 @@ class Engine:
         except OSError as exc:
             raise WorkspaceError(f"cannot use the workspace {self.workspace}: {exc.strerror or exc}") from None
         self._workspace_lock = lock_workspace(self.workspace)   # h14: one engine per workspace
-        self.events = EventLog(self.workspace / "events.sqlite")
+        self.events = EventLog(self.workspace / EVENTS_FILE)
         if cache is None:
             from engine.cache import CacheManager
             try:

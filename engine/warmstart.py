@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import SettingsError
+from engine.eventlog import EVENTS_FILE
 from engine.safepickle import safe_loads
 
 log = logging.getLogger(__name__)
 
-EVENTS_FILE = "events.sqlite"
 STATE_FILE = "scheduler_state.pkl"          # = engine.service.STATE_FILE (not imported: service is heavy)
 CHROMA_DIR = "chroma"
 THRESHOLDS_FILE = "cache_thresholds.json"   # = engine.cache.manager.THRESHOLDS_FILE

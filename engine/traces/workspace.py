@@ -22,10 +22,8 @@ import pandas as pd
 
 from engine.catalog import Catalog
 from engine.errors import TraceError
+from engine.eventlog import EVENTS_FILE, LIVE_RUN, EventLog
 from engine.traces.model import ModelRow, Trace
-
-EVENTS_FILE = "events.sqlite"
-LIVE_RUN = "live"
 
 
 def is_workspace(folder: Path) -> bool:
@@ -42,8 +40,6 @@ def _number(value) -> float:
 def workspace_trace(folder: str | Path) -> Trace:
     """The live jobs of the workspace at `folder` as a trace whose `recorded` matrix marks the outcomes that
     exist (see the module docstring). Raises `TraceError` when it has no live job yet."""
-    from engine.eventlog import EventLog
-
     folder = Path(folder).resolve()
     events = EventLog(folder / EVENTS_FILE)
     try:

@@ -104,6 +104,7 @@ def test_spendable(total, expected_jobs, seen, spent, extra, expected):
 # -- exhaustion behaviours, through the pipeline with a fake backend --------------------------------------------
 class FakeBackend:
     verdict_scores = False
+    partial = False
 
     def __init__(self, costs, answer=TEMPLATE):
         self.costs, self.answer, self.calls = costs, answer, []
